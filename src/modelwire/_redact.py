@@ -1,0 +1,50 @@
+"""Masking of secrets wherever a provider or a request is shown to a person.
+
+Kept in one place so every surface (reprs, ``providers show``, error messages, logs) masks
+the same names the same way; a secret that one surface forgot is a secret leaked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+MASK = "****"
+
+# Header names (lower-cased) whose values are credentials or session state.
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-amz-security-token",
+        "cookie",
+        "set-cookie",
+        "chatgpt-account-id",
+    }
+)
+
+
+def is_sensitive_header(name: str) -> bool:
+    """True for header names that carry credentials, matched case-insensitively."""
+    lowered = name.lower()
+    return lowered in SENSITIVE_HEADERS or "token" in lowered or "secret" in lowered
+
+
+def mask_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Copy ``headers`` with every sensitive value replaced by the mask."""
+    if headers is None:
+        return None
+    return {k: (MASK if is_sensitive_header(k) else v) for k, v in headers.items()}
+
+
+def mask_query(params: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Copy query parameters with every value masked: keys travel in them too often."""
+    if params is None:
+        return None
+    return dict.fromkeys(params, MASK)
+
+
+def mask_secret(value: str | None) -> str | None:
+    """The mask for a present secret, ``None`` for an absent one (never a hint of its length)."""
+    return None if value is None else MASK

@@ -1,0 +1,178 @@
+"""The ``modelwire`` command.
+
+Every failure modelwire knows about ends as one line on stderr and a non-zero exit, never a
+traceback: people run this in scripts and CI, where a traceback is noise around one fact.
+The presentation library (rich) is imported only by the subcommands that draw tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from ._version import __version__
+from .config import load_config
+from .errors import ModelwireError
+from .harness import select_harness
+from .registry import Provider, ProviderRegistry
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace, Mapping[str, str], TextIO], int] = args.handler
+    try:
+        return handler(args, os.environ, sys.stdout)
+    except ModelwireError as exc:
+        print(f"modelwire: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (`| head`) went away; make the interpreter's final flush quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelwire",
+        description="List, inspect and select LLM providers.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelwire {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    providers = commands.add_parser("providers", help="list providers, or show one")
+    providers.add_argument("--json", action="store_true", help="print a JSON array")
+    providers.set_defaults(handler=_cmd_providers)
+    providers_sub = providers.add_subparsers(dest="providers_command", metavar="show")
+    show = providers_sub.add_parser("show", help="print one resolved provider, secrets masked")
+    show.add_argument("provider_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print a JSON object")
+    show.set_defaults(handler=_cmd_providers_show)
+
+    harness = commands.add_parser("harness", help="print the harness selected for a provider")
+    harness.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
+    harness.add_argument("--model", metavar="M", help="model id (default: config's)")
+    harness.set_defaults(handler=_cmd_harness)
+
+    setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
+    presets = setup.add_subparsers(dest="preset", required=True, metavar="PRESET")
+    openai_key = presets.add_parser(
+        "openai-api-key", help="an OpenAI provider that uses OPENAI_API_KEY, selected"
+    )
+    openai_key.add_argument("--model", metavar="M", help="also set the default model")
+    openai_key.set_defaults(handler=_cmd_setup_openai_api_key)
+    return parser
+
+
+def _registry(env: Mapping[str, str]) -> ProviderRegistry:
+    return ProviderRegistry.from_config(load_config(env=env), env=env)
+
+
+def _listing(provider: Provider) -> dict[str, Any]:
+    info = provider.info
+    return {
+        "id": provider.id,
+        "name": info.name,
+        "wire_api": info.wire_api.value,
+        "env_key": info.env_key,
+        "base_url": None if provider.error is not None else provider.base_url,
+        "auth": info.auth_kind.value,
+        "models": provider.models,
+        "source": provider.source.value,
+    }
+
+
+def _cmd_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    rows = [_listing(p) for p in _registry(env)]
+    if args.json:
+        out.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "Name", "Wire API", "Auth", "Env key", "Base URL", "Models", "Source"):
+        table.add_column(column, no_wrap=column in ("ID", "Base URL"))
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["wire_api"],
+            row["auth"],
+            row["env_key"] or "-",
+            row["base_url"] or "(unavailable here)",
+            "-" if row["models"] is None else str(row["models"]),
+            row["source"],
+        )
+    # Piped output is for grep and scripts: never truncate or wrap it to a guessed width.
+    width = None if out.isatty() else 10_000
+    Console(file=out, width=width).print(table)
+    return EXIT_OK
+
+
+def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    config = load_config(env=env)
+    provider = ProviderRegistry.from_config(config, env=env).get(args.provider_id)
+    info = provider.info
+    shown: dict[str, Any] = {"id": provider.id, "source": provider.source.value}
+    shown.update(info.shown())
+    shown["base_url"] = None if provider.error is not None else provider.base_url
+    shown["auth_kind"] = info.auth_kind.value
+    if info.env_key is not None:
+        shown["env_key_set"] = bool(env.get(info.env_key, "").strip())
+    shown["harness"] = select_harness(provider.id, info, config.model, configured=config.harness)
+    if provider.error is not None:
+        shown["error"] = str(provider.error)
+    if args.json:
+        out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
+        if value is None or value == {}:
+            continue
+        text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+        out.write(f"{key.ljust(width)}  {text}\n")
+    return EXIT_OK
+
+
+def _cmd_harness(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    config = load_config(env=env)
+    registry = ProviderRegistry.from_config(config, env=env)
+    provider = registry.get(args.provider) if args.provider else registry.default()
+    model = args.model if args.model is not None else config.model
+    harness = select_harness(provider.id, provider.info, model, configured=config.harness)
+    out.write(f"{harness or 'none'}\n")
+    return EXIT_OK
+
+
+def _cmd_setup_openai_api_key(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .setup import OPENAI_API_KEY_PRESET, apply_preset
+
+    result = apply_preset(OPENAI_API_KEY_PRESET, env=env, model=args.model)
+    verb = "created" if result.created_file else "updated"
+    out.write(f"{verb} {result.file}: model_provider = {result.provider_id!r}")
+    if result.previous_provider not in (None, result.provider_id):
+        out.write(f" (was {result.previous_provider!r})")
+    out.write("\n")
+    if not env.get("OPENAI_API_KEY", "").strip():
+        out.write("note: OPENAI_API_KEY is not set; export it before making calls\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

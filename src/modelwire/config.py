@@ -1,0 +1,269 @@
+"""``$MODELWIRE_HOME/config.toml`` → a typed, validated ``Config``.
+
+Reading never writes: a config that fails to load is left exactly as it was. Every error
+names the file, the dotted key path it sits at and what to do, because a user staring at a
+traceback about ``$.auth.timeout_ms`` cannot find that in their TOML.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .builtins import BUILT_IN_IDS, OVERRIDABLE_KEYS, REMOVED_IDS
+from .errors import ConfigError
+from .providers import ProviderInfo, WireApi
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "HOME_ENV",
+    "BuiltInOverride",
+    "Config",
+    "config_path",
+    "load_config",
+    "modelwire_home",
+]
+
+HOME_ENV = "MODELWIRE_HOME"
+CONFIG_FILE_NAME = "config.toml"
+_DEFAULT_HOME = "~/.modelwire"
+_AWS_OVERRIDABLE = frozenset({"profile", "region"})
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+class BuiltInOverride(msgspec.Struct, frozen=True):
+    """A ``[model_providers.<built-in id>]`` table: the keys it set and their decoded values."""
+
+    keys: frozenset[str]
+    values: ProviderInfo
+
+
+class Config(msgspec.Struct, frozen=True):
+    """The user's configuration after validation.
+
+    ``model_providers`` holds custom providers (ids that are not built in); tables naming a
+    built-in id are partial overrides and live in ``built_in_overrides``.
+    """
+
+    file: Path | None = None
+    model_provider: str | None = None
+    model: str | None = None
+    harness: str | None = None
+    model_providers: dict[str, ProviderInfo] = msgspec.field(default_factory=dict)
+    built_in_overrides: dict[str, BuiltInOverride] = msgspec.field(default_factory=dict)
+
+
+class _RawConfig(msgspec.Struct, forbid_unknown_fields=True):
+    model_provider: str | None = None
+    model: str | None = None
+    harness: str | None = None
+    model_providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+
+def modelwire_home(env: Mapping[str, str]) -> Path:
+    """``$MODELWIRE_HOME`` when set and non-blank, else ``~/.modelwire``."""
+    raw = env.get(HOME_ENV, "").strip()
+    return Path(raw or _DEFAULT_HOME).expanduser()
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    """Where ``config.toml`` lives for this environment."""
+    return modelwire_home(env) / CONFIG_FILE_NAME
+
+
+def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path`` (default: ``config_path(env)``); a missing file is empty config.
+
+    Raises ``ConfigError`` for anything else that keeps the file from being used as written.
+    """
+    if path is None:
+        import os
+
+        path = config_path(os.environ if env is None else env)
+    if not path.exists():
+        return Config(file=path)
+    data = parse_toml(path)
+    return validate_config(data, file=path)
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or a ``ConfigError`` that says why it cannot be read as UTF-8 TOML."""
+    if path.is_dir():
+        raise ConfigError("is a directory, not a TOML file", file=path, hint="remove or rename it")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", file=path) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"line {line}, column {column}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            file=path,
+            hint="TOML files must be UTF-8; re-save it as UTF-8",
+        ) from exc
+
+
+def parse_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path`` as TOML, turning syntax errors into ``line L, column C: …`` messages."""
+    text = read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        position = _TOML_POSITION.search(message)
+        if position is not None:
+            message = (
+                f"line {position[1]}, column {position[2]}: "
+                f"TOML syntax error: {message[: position.start()]}"
+            )
+        else:
+            message = f"TOML syntax error: {message}"
+        raise ConfigError(message, file=path) from exc
+
+
+def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document into a ``Config``."""
+    try:
+        raw = msgspec.convert(data, _RawConfig, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, data, prefix="", file=file) from exc
+
+    for key in ("model_provider", "model", "harness"):
+        value = getattr(raw, key)
+        if value is not None and not value.strip():
+            raise ConfigError("must not be blank", file=file, key_path=key, hint="remove the key")
+    if raw.model_provider is not None and raw.model_provider in REMOVED_IDS:
+        raise ConfigError(REMOVED_IDS[raw.model_provider], file=file, key_path="model_provider")
+
+    custom: dict[str, ProviderInfo] = {}
+    overrides: dict[str, BuiltInOverride] = {}
+    for provider_id, table in raw.model_providers.items():
+        prefix = f"model_providers.{provider_id}"
+        if provider_id in REMOVED_IDS:
+            raise ConfigError(REMOVED_IDS[provider_id], file=file, key_path=prefix)
+        if not isinstance(table, dict):
+            raise ConfigError("must be a table", file=file, key_path=prefix)
+        info = _decode_provider(table, prefix=prefix, file=file)
+        if provider_id in BUILT_IN_IDS:
+            _check_override_keys(provider_id, table, prefix=prefix, file=file)
+            if info.auth is not None and not info.auth.command.strip():
+                raise ConfigError("must not be blank", file=file, key_path=f"{prefix}.auth.command")
+            overrides[provider_id] = BuiltInOverride(keys=frozenset(table), values=info)
+            continue
+        if not info.name:
+            info = msgspec.structs.replace(info, name=provider_id)
+        problems = info.conflicts()
+        if problems:
+            raise ConfigError("; ".join(problems), file=file, key_path=prefix)
+        custom[provider_id] = info
+
+    return Config(
+        file=file,
+        model_provider=raw.model_provider,
+        model=raw.model,
+        harness=raw.harness,
+        model_providers=custom,
+        built_in_overrides=overrides,
+    )
+
+
+def _decode_provider(table: dict[str, Any], *, prefix: str, file: Path | None) -> ProviderInfo:
+    try:
+        return msgspec.convert(table, ProviderInfo, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, table, prefix=prefix, file=file) from exc
+
+
+def _check_override_keys(
+    provider_id: str, table: Mapping[str, Any], *, prefix: str, file: Path | None
+) -> None:
+    allowed = OVERRIDABLE_KEYS[provider_id]
+    rejected = sorted(k for k in table if k not in allowed)
+    aws = table.get("aws")
+    if isinstance(aws, dict) and "aws" in allowed:
+        rejected += sorted(f"aws.{k}" for k in aws if k not in _AWS_OVERRIDABLE)
+    if rejected:
+        can = sorted(allowed - {"aws"}) + (
+            sorted(f"aws.{k}" for k in _AWS_OVERRIDABLE) if "aws" in allowed else []
+        )
+        raise ConfigError(
+            f"{provider_id} is a built-in provider; {', '.join(rejected)} cannot be changed",
+            file=file,
+            key_path=prefix,
+            hint=f"it accepts only {', '.join(can)}; "
+            "define a provider under another id for anything else",
+        )
+
+
+def _translate(
+    exc: msgspec.ValidationError, raw: Mapping[str, Any], *, prefix: str, file: Path | None
+) -> ConfigError:
+    """Turn msgspec's ``… - at `$.a.b``` message into a key path and a sentence."""
+    message = str(exc)
+    location = ""
+    if " - at `$" in message:
+        message, _, tail = message.partition(" - at `$")
+        location = tail.rstrip("`")
+    got = re.search(r"got `(\w+)`", message)
+    steps = _resolve_map_keys(
+        [s for s in location.split(".") if s], raw, got[1] if got is not None else None
+    )
+
+    unknown = re.match(r"Object contains unknown field `(.+)`$", message)
+    if unknown is not None:
+        steps.append(unknown[1])
+        message = "unknown key"
+        hint = "check the spelling; `modelwire providers show ID` lists the accepted keys"
+    elif message.startswith("Invalid enum value") and steps and steps[-1] == "wire_api":
+        message = f"{message.removeprefix('Invalid enum value ')} is not a wire API"
+        hint = f"use one of {', '.join(repr(w.value) for w in WireApi)}"
+    elif message.startswith("Object missing required field"):
+        field = message.rsplit("`", 2)[1]
+        steps.append(field)
+        message = "is required"
+        hint = None
+    else:
+        message = message[0].lower() + message[1:]
+        hint = None
+    key_path = ".".join(p for p in (prefix, *steps) if p)
+    return ConfigError(message.replace("`", ""), file=file, key_path=key_path or None, hint=hint)
+
+
+_MSGSPEC_TYPE_NAMES = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    list: "array",
+    dict: "object",
+}
+
+
+def _resolve_map_keys(steps: list[str], raw: Mapping[str, Any], got: str | None) -> list[str]:
+    """Replace msgspec's anonymous ``name[...]`` map steps with the offending key's name.
+
+    msgspec reports a bad map value as ``http_headers[...]``; the first value whose type is
+    the one msgspec says it got is the one it stopped at (it validates in order).
+    """
+    resolved: list[str] = []
+    node: Any = raw
+    for step in steps:
+        name, bracket, _ = step.partition("[")
+        node = node.get(name) if isinstance(node, Mapping) else None
+        resolved.append(name)
+        if bracket and isinstance(node, Mapping) and node:
+            bad = next(
+                (k for k, v in node.items() if _MSGSPEC_TYPE_NAMES.get(type(v)) == got),
+                next(iter(node)),
+            )
+            resolved.append(str(bad))
+            node = node[bad]
+    return resolved

@@ -1,0 +1,223 @@
+"""The provider registry: which providers exist, and what provider X is.
+
+Three layers merge here, later ones winning: the bundled hosted catalog, the built-ins, and the
+user's config. Config wins over the catalog (so a catalog provider can be pointed at a proxy)
+but only partly over a built-in (each built-in names the keys it lets config change). The
+catalog is consulted lazily: a lookup of a built-in or configured id never touches it, and the
+first lookup that needs it loads it once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from .builtins import (
+    AMAZON_BEDROCK_ID,
+    OPENAI_ID,
+    REMOVED_IDS,
+    bedrock_base_url,
+    bedrock_region,
+    built_in_providers,
+)
+from .config import BuiltInOverride, Config, load_config
+from .errors import ConfigError, UnknownProviderError
+from .providers import ProviderAwsInfo, ProviderInfo
+
+__all__ = ["CatalogListing", "CatalogSource", "Provider", "ProviderRegistry", "ProviderSource"]
+
+
+class ProviderSource(enum.StrEnum):
+    """Where a provider's definition came from."""
+
+    BUILT_IN = "built-in"
+    CATALOG = "catalog"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogListing:
+    """One provider as the bundled catalog describes it: its definition and model count."""
+
+    id: str
+    info: ProviderInfo
+    models: int | None = None
+
+
+CatalogSource = Callable[[], Iterable[CatalogListing]]
+"""Yields the catalog's providers; called at most once per registry, on first need."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A provider as the registry resolved it.
+
+    ``error`` is set when the definition is known but unusable in this environment (Bedrock in
+    a region Mantle does not serve): listing still shows it, and using it raises the error.
+    """
+
+    id: str
+    info: ProviderInfo
+    source: ProviderSource
+    models: int | None = None
+    error: ConfigError | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def base_url(self) -> str:
+        """The URL requests go to; raises this provider's ``error`` if it has one."""
+        if self.error is not None:
+            raise self.error
+        return self.info.effective_base_url
+
+    def usable(self) -> Provider:
+        """This provider, or its configuration error raised."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+class ProviderRegistry:
+    """Every known provider by id, with O(1) lookups.
+
+    Build one with ``ProviderRegistry.from_config()``; add providers in code with
+    ``register()``. The environment is read once, when the registry is built.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        *,
+        catalog: CatalogSource | None = None,
+        default_provider: str | None = None,
+    ) -> None:
+        self._primary: dict[str, Provider] = dict(providers)
+        self._catalog_source = catalog
+        self._catalog: dict[str, Provider] | None = None if catalog is not None else {}
+        self.default_provider_id = default_provider or OPENAI_ID
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        catalog: CatalogSource | None = None,
+    ) -> ProviderRegistry:
+        """Built-ins, the catalog (if given) and ``config`` (default: the user's config file)."""
+        env = os.environ if env is None else env
+        if config is None:
+            config = load_config(env=env)
+        providers: dict[str, Provider] = {}
+        for provider_id, info in built_in_providers(env).items():
+            override = config.built_in_overrides.get(provider_id)
+            if override is not None:
+                info = _apply_override(info, override)
+            providers[provider_id] = _resolve_built_in(provider_id, info, env)
+        for provider_id, info in config.model_providers.items():
+            providers[provider_id] = Provider(provider_id, info, ProviderSource.CONFIG)
+        return cls(providers, catalog=catalog, default_provider=config.model_provider)
+
+    def register(self, provider_id: str, info: ProviderInfo) -> Provider:
+        """Add or replace a custom provider defined in code, validated like a config table."""
+        if provider_id in REMOVED_IDS:
+            raise ConfigError(REMOVED_IDS[provider_id], key_path=f"model_providers.{provider_id}")
+        existing = self._primary.get(provider_id)
+        if existing is not None and existing.source is ProviderSource.BUILT_IN:
+            raise ConfigError(
+                f"{provider_id} is a built-in provider and cannot be replaced",
+                key_path=f"model_providers.{provider_id}",
+                hint="register it under another id",
+            )
+        problems = info.conflicts()
+        if problems:
+            raise ConfigError("; ".join(problems), key_path=f"model_providers.{provider_id}")
+        if not info.name:
+            info = msgspec.structs.replace(info, name=provider_id)
+        provider = Provider(provider_id, info, ProviderSource.CONFIG)
+        self._primary[provider_id] = provider
+        return provider
+
+    def get(self, provider_id: str) -> Provider:
+        """The provider with this id; ``UnknownProviderError`` (with suggestions) if none."""
+        provider = self._primary.get(provider_id)
+        if provider is not None:
+            return provider
+        provider = self._catalog_providers().get(provider_id)
+        if provider is not None:
+            return provider
+        if provider_id in REMOVED_IDS:
+            raise ConfigError(REMOVED_IDS[provider_id])
+        suggestions = difflib.get_close_matches(provider_id, list(self.ids()), n=3, cutoff=0.6)
+        raise UnknownProviderError(provider_id, suggestions)
+
+    def default(self) -> Provider:
+        """The provider ``model_provider`` selects (``openai`` when config names none)."""
+        return self.get(self.default_provider_id)
+
+    def __getitem__(self, provider_id: str) -> Provider:
+        return self.get(provider_id)
+
+    def __contains__(self, provider_id: object) -> bool:
+        return provider_id in self._primary or provider_id in self._catalog_providers()
+
+    def ids(self) -> Iterator[str]:
+        """Every id: built-ins and configured providers first, then the catalog's."""
+        yield from self._primary
+        yield from (i for i in self._catalog_providers() if i not in self._primary)
+
+    def __iter__(self) -> Iterator[Provider]:
+        yield from self._primary.values()
+        primary = self._primary
+        yield from (p for i, p in self._catalog_providers().items() if i not in primary)
+
+    def __len__(self) -> int:
+        return len(self._primary) + sum(
+            1 for i in self._catalog_providers() if i not in self._primary
+        )
+
+    def _catalog_providers(self) -> dict[str, Provider]:
+        if self._catalog is None:
+            assert self._catalog_source is not None
+            self._catalog = {
+                entry.id: Provider(entry.id, entry.info, ProviderSource.CATALOG, entry.models)
+                for entry in self._catalog_source()
+            }
+        return self._catalog
+
+
+def _apply_override(info: ProviderInfo, override: BuiltInOverride) -> ProviderInfo:
+    """The built-in with the keys its config table set; headers and aws fields merge in."""
+    changes: dict[str, object] = {}
+    values = override.values
+    for key in override.keys:
+        if key == "http_headers":
+            changes[key] = {**(info.http_headers or {}), **(values.http_headers or {})}
+        elif key == "aws":
+            base = info.aws or ProviderAwsInfo()
+            given = values.aws or ProviderAwsInfo()
+            changes[key] = ProviderAwsInfo(
+                profile=given.profile if given.profile is not None else base.profile,
+                region=given.region if given.region is not None else base.region,
+            )
+        else:
+            changes[key] = getattr(values, key)
+    return msgspec.structs.replace(info, **changes)
+
+
+def _resolve_built_in(provider_id: str, info: ProviderInfo, env: Mapping[str, str]) -> Provider:
+    if provider_id == AMAZON_BEDROCK_ID and info.base_url is None:
+        try:
+            url = bedrock_base_url(bedrock_region(info.aws, env))
+        except ConfigError as exc:
+            return Provider(provider_id, info, ProviderSource.BUILT_IN, error=exc)
+        info = msgspec.structs.replace(info, base_url=url)
+    return Provider(provider_id, info, ProviderSource.BUILT_IN)
