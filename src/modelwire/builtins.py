@@ -61,21 +61,20 @@ REMOVED_IDS: Mapping[str, str] = {
     "ollama-chat": "`ollama-chat` is no longer supported; use `ollama` instead",
 }
 
-_TRANSPORT_KNOBS = frozenset(
-    {
-        "base_url",
-        "http_headers",
-        "query_params",
-        "request_max_retries",
-        "stream_max_retries",
-        "stream_idle_timeout_ms",
-    }
+_TRANSPORT_KNOBS = (
+    "base_url",
+    "http_headers",
+    "query_params",
+    "request_max_retries",
+    "stream_max_retries",
+    "stream_idle_timeout_ms",
 )
 
-# Keys a config table with a built-in's id may set; ``aws`` means its ``profile``/``region``.
-OVERRIDABLE_KEYS: Mapping[str, frozenset[str]] = {
-    AMAZON_BEDROCK_ID: frozenset({"base_url", "auth", "http_headers", "aws"}),
-    OPENAI_ID: _TRANSPORT_KNOBS | {"websocket_connect_timeout_ms"},
+# Keys a config table with a built-in's id may set, in the order error messages list them;
+# ``aws`` stands for its ``profile`` and ``region``.
+OVERRIDABLE_KEYS: Mapping[str, tuple[str, ...]] = {
+    AMAZON_BEDROCK_ID: ("base_url", "auth", "http_headers", "aws"),
+    OPENAI_ID: (*_TRANSPORT_KNOBS, "websocket_connect_timeout_ms"),
     OLLAMA_ID: _TRANSPORT_KNOBS,
     LMSTUDIO_ID: _TRANSPORT_KNOBS,
 }

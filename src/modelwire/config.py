@@ -32,7 +32,7 @@ __all__ = [
 HOME_ENV = "MODELWIRE_HOME"
 CONFIG_FILE_NAME = "config.toml"
 _DEFAULT_HOME = "~/.modelwire"
-_AWS_OVERRIDABLE = frozenset({"profile", "region"})
+_AWS_OVERRIDABLE = ("profile", "region")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -151,9 +151,10 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
             raise ConfigError(REMOVED_IDS[provider_id], file=file, key_path=prefix)
         if not isinstance(table, dict):
             raise ConfigError("must be a table", file=file, key_path=prefix)
-        info = _decode_provider(table, prefix=prefix, file=file)
         if provider_id in BUILT_IN_IDS:
             _check_override_keys(provider_id, table, prefix=prefix, file=file)
+        info = _decode_provider(table, prefix=prefix, file=file)
+        if provider_id in BUILT_IN_IDS:
             if info.auth is not None and not info.auth.command.strip():
                 raise ConfigError("must not be blank", file=file, key_path=f"{prefix}.auth.command")
             overrides[provider_id] = BuiltInOverride(keys=frozenset(table), values=info)
@@ -191,9 +192,9 @@ def _check_override_keys(
     if isinstance(aws, dict) and "aws" in allowed:
         rejected += sorted(f"aws.{k}" for k in aws if k not in _AWS_OVERRIDABLE)
     if rejected:
-        can = sorted(allowed - {"aws"}) + (
-            sorted(f"aws.{k}" for k in _AWS_OVERRIDABLE) if "aws" in allowed else []
-        )
+        can = [k for k in allowed if k != "aws"]
+        if "aws" in allowed:
+            can += [f"aws.{k}" for k in _AWS_OVERRIDABLE]
         raise ConfigError(
             f"{provider_id} is a built-in provider; {', '.join(rejected)} cannot be changed",
             file=file,
@@ -214,7 +215,9 @@ def _translate(
         location = tail.rstrip("`")
     got = re.search(r"got `(\w+)`", message)
     steps = _resolve_map_keys(
-        [s for s in location.split(".") if s], raw, got[1] if got is not None else None
+        [s for s in location.replace("[...]", f".{_MAP_VALUE}").split(".") if s],
+        raw,
+        got[1] if got is not None else None,
     )
 
     unknown = re.match(r"Object contains unknown field `(.+)`$", message)
@@ -231,11 +234,15 @@ def _translate(
         message = "is required"
         hint = None
     else:
-        message = message[0].lower() + message[1:]
+        # TOML has no null: "expected `str | null`" only confuses.
+        message = (message[0].lower() + message[1:]).replace(" | null", "")
         hint = None
     key_path = ".".join(p for p in (prefix, *steps) if p)
     return ConfigError(message.replace("`", ""), file=file, key_path=key_path or None, hint=hint)
 
+
+# Stands for msgspec's anonymous ``[...]`` map-value step while a location is tokenised.
+_MAP_VALUE = "\x00"
 
 _MSGSPEC_TYPE_NAMES = {
     str: "str",
@@ -248,7 +255,7 @@ _MSGSPEC_TYPE_NAMES = {
 
 
 def _resolve_map_keys(steps: list[str], raw: Mapping[str, Any], got: str | None) -> list[str]:
-    """Replace msgspec's anonymous ``name[...]`` map steps with the offending key's name.
+    """Replace msgspec's anonymous ``[...]`` map steps with the offending key's name.
 
     msgspec reports a bad map value as ``http_headers[...]``; the first value whose type is
     the one msgspec says it got is the one it stopped at (it validates in order).
@@ -256,10 +263,10 @@ def _resolve_map_keys(steps: list[str], raw: Mapping[str, Any], got: str | None)
     resolved: list[str] = []
     node: Any = raw
     for step in steps:
-        name, bracket, _ = step.partition("[")
-        node = node.get(name) if isinstance(node, Mapping) else None
-        resolved.append(name)
-        if bracket and isinstance(node, Mapping) and node:
+        if step != _MAP_VALUE:
+            node = node.get(step) if isinstance(node, Mapping) else None
+            resolved.append(step)
+        elif isinstance(node, Mapping) and node:
             bad = next(
                 (k for k, v in node.items() if _MSGSPEC_TYPE_NAMES.get(type(v)) == got),
                 next(iter(node)),

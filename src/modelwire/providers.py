@@ -8,6 +8,7 @@ knobs hold their effective defaults, so what you read is what a request will use
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -133,6 +134,16 @@ class ProviderInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.env_key is not None:
             return AuthKind.ENV_KEY
         return AuthKind.NONE
+
+    def static_headers(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``http_headers`` plus each ``env_http_headers`` entry whose variable is set and not
+        blank; an unset variable leaves its header out rather than sending it empty."""
+        headers = dict(self.http_headers or {})
+        for header, variable in (self.env_http_headers or {}).items():
+            value = env.get(variable, "")
+            if value.strip():
+                headers[header] = value
+        return headers
 
     def conflicts(self) -> list[str]:
         """Every rule this definition breaks, one message per rule, all keys named at once."""

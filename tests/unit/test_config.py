@@ -1,0 +1,317 @@
+"""config.toml loading: the seed's shapes load, and every kind of bad input gets a clear error.
+
+Every failing load is also checked to leave the user's file exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelwire.config import config_path, load_config, modelwire_home
+from modelwire.errors import ConfigError
+from modelwire.providers import AuthKind, ProviderAuthInfo, WireApi
+
+SEED_CUSTOM_PROVIDER = """
+[model_providers.example]
+name = "Example"
+base_url = "https://api.example.com/v1"
+env_key = "EXAMPLE_API_KEY"
+wire_api = "chat"
+"""
+
+SEED_COMMAND_AUTH = """
+[model_providers.example]
+name = "Example"
+base_url = "https://api.example.com/v1"
+
+[model_providers.example.auth]
+command = "example-token"
+args = ["print"]
+timeout_ms = 5000
+refresh_interval_ms = 300000
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return tmp_path / "config.toml"
+
+
+@pytest.fixture
+def unchanged(config_file: Path) -> Iterator[None]:
+    """After the test, the config file's bytes must be what the test wrote."""
+    yield
+    if config_file.is_file():
+        assert config_file.read_bytes() == _written[config_file]
+
+
+_written: dict[Path, bytes] = {}
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    data = text.encode() if isinstance(text, str) else text
+    path.write_bytes(data)
+    _written[path] = data
+    return path
+
+
+def load_error(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value
+
+
+def test_home_defaults_to_dot_modelwire_and_honours_the_env() -> None:
+    assert modelwire_home({}) == Path("~/.modelwire").expanduser()
+    assert modelwire_home({"MODELWIRE_HOME": "  "}) == Path("~/.modelwire").expanduser()
+    assert config_path({"MODELWIRE_HOME": "/srv/mw"}) == Path("/srv/mw/config.toml")
+
+
+def test_missing_file_is_an_empty_config(config_file: Path) -> None:
+    config = load_config(config_file)
+    assert config.model_providers == {}
+    assert config.model_provider is None
+    assert config.file == config_file
+
+
+def test_seed_custom_provider_example_loads(config_file: Path) -> None:
+    config = load_config(write(config_file, SEED_CUSTOM_PROVIDER))
+    example = config.model_providers["example"]
+    assert example.name == "Example"
+    assert example.base_url == "https://api.example.com/v1"
+    assert example.env_key == "EXAMPLE_API_KEY"
+    assert example.wire_api is WireApi.CHAT
+    assert example.auth_kind is AuthKind.ENV_KEY
+
+
+def test_seed_command_auth_example_loads(config_file: Path) -> None:
+    example = load_config(write(config_file, SEED_COMMAND_AUTH)).model_providers["example"]
+    assert example.auth == ProviderAuthInfo(
+        command="example-token", args=["print"], timeout_ms=5000, refresh_interval_ms=300000
+    )
+    assert example.auth_kind is AuthKind.COMMAND
+
+
+def test_top_level_keys_load(config_file: Path) -> None:
+    text = 'model_provider = "example"\nmodel = "m-1"\nharness = "claude-code"\n'
+    config = load_config(write(config_file, text + SEED_CUSTOM_PROVIDER))
+    assert (config.model_provider, config.model, config.harness) == (
+        "example",
+        "m-1",
+        "claude-code",
+    )
+
+
+@pytest.mark.parametrize("wire_api", ["responses", "chat", "messages"])
+def test_each_wire_api_value_is_accepted(config_file: Path, wire_api: str) -> None:
+    text = f'[model_providers.p]\nbase_url = "http://h/v1"\nwire_api = "{wire_api}"\n'
+    assert load_config(write(config_file, text)).model_providers["p"].wire_api == wire_api
+
+
+def test_provider_name_defaults_to_its_id(config_file: Path) -> None:
+    config = load_config(write(config_file, '[model_providers.corp]\nbase_url = "http://h"\n'))
+    assert config.model_providers["corp"].name == "corp"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("text", "key_path"),
+    [
+        ('colour = "blue"\n', "colour"),
+        ('[model_providers.example]\nbase_urll = "x"\n', "model_providers.example.base_urll"),
+        (
+            '[model_providers.example.auth]\ncommand = "x"\nshell = true\n',
+            "model_providers.example.auth.shell",
+        ),
+        ('[model_providers.example.aws]\nzone = "x"\n', "model_providers.example.aws.zone"),
+    ],
+)
+def test_unknown_key_is_named_by_its_path(config_file: Path, text: str, key_path: str) -> None:
+    error = load_error(write(config_file, text))
+    assert error.key_path == key_path
+    assert str(error) == f"{config_file}: {key_path}: unknown key ({error.hint})"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("text", "key_path", "detail"),
+    [
+        (
+            '[model_providers.e]\nrequest_max_retries = "3"\n',
+            "model_providers.e.request_max_retries",
+            "expected int, got str",
+        ),
+        ("[model_providers.e]\nname = 5\n", "model_providers.e.name", "expected str, got int"),
+        (
+            "[model_providers.e]\nsupports_websockets = 1\n",
+            "model_providers.e.supports_websockets",
+            "expected bool, got int",
+        ),
+        (
+            '[model_providers.e]\nhttp_headers = { x-ok = "1", x-bad = 2 }\n',
+            "model_providers.e.http_headers.x-bad",
+            "expected str, got int",
+        ),
+        (
+            '[model_providers.e.auth]\ncommand = "x"\ntimeout_ms = "5000"\n',
+            "model_providers.e.auth.timeout_ms",
+            "expected int, got str",
+        ),
+        (
+            '[model_providers.e.auth]\nargs = ["x"]\n',
+            "model_providers.e.auth.command",
+            "is required",
+        ),
+        ("model = 3\n", "model", "expected str, got int"),
+        (
+            'model_providers = { e = "not a table" }\n',
+            "model_providers.e",
+            "expected object, got str",
+        ),
+        (
+            "[model_providers.e]\nrequest_max_retries = -1\n",
+            "model_providers.e.request_max_retries",
+            "expected int >= 0",
+        ),
+    ],
+)
+def test_wrong_type_names_the_key_and_the_types(
+    config_file: Path, text: str, key_path: str, detail: str
+) -> None:
+    error = load_error(write(config_file, text))
+    assert error.key_path == key_path
+    assert detail in error.message
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_unknown_wire_api_lists_the_three_valid_values(config_file: Path) -> None:
+    error = load_error(write(config_file, '[model_providers.e]\nwire_api = "grpc"\n'))
+    assert error.key_path == "model_providers.e.wire_api"
+    text = str(error)
+    assert "'grpc' is not a wire API" in text
+    assert "'responses', 'chat', 'messages'" in text
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'env_key = "K"\nexperimental_bearer_token = "t"\nrequires_openai_auth = true\n'
+            "supports_websockets = true\n[model_providers.e.aws]\n",
+            "aws cannot be combined with env_key, experimental_bearer_token, "
+            "requires_openai_auth, supports_websockets",
+        ),
+        (
+            '[model_providers.e.aws]\n[model_providers.e.auth]\ncommand = "c"\n',
+            "aws cannot be combined with auth",
+        ),
+        (
+            'env_key = "K"\nexperimental_bearer_token = "t"\nrequires_openai_auth = true\n'
+            '[model_providers.e.auth]\ncommand = "c"\n',
+            "auth cannot be combined with env_key, experimental_bearer_token, requires_openai_auth",
+        ),
+        ('[model_providers.e.auth]\ncommand = "  "\n', "auth.command must not be blank"),
+        ('env_http_headers = { x-org = "" }\n', "env_http_headers must name an environment"),
+    ],
+)
+def test_conflicts_are_errors_listing_every_key(config_file: Path, body: str, message: str) -> None:
+    error = load_error(write(config_file, f"[model_providers.e]\n{body}"))
+    assert error.key_path == "model_providers.e"
+    assert message in error.message
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_zero_auth_timeout_is_rejected_at_its_key(config_file: Path) -> None:
+    error = load_error(
+        write(config_file, '[model_providers.e.auth]\ncommand = "c"\ntimeout_ms = 0\n')
+    )
+    assert error.key_path == "model_providers.e.auth.timeout_ms"
+    assert ">= 1" in error.message
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_toml_syntax_error_names_line_and_column(config_file: Path) -> None:
+    error = load_error(write(config_file, 'model = "a"\n\n[model_providers.e\nname = "x"\n'))
+    assert "line 3, column" in error.message
+    assert "TOML syntax error" in error.message
+    assert str(config_file) in str(error)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_non_utf8_file_names_line_column_and_byte(config_file: Path) -> None:
+    error = load_error(write(config_file, b'model = "a"\nname = "caf\xe9"\n'))
+    assert error.message.startswith("line 2, column 12: not valid UTF-8 (byte 0xe9)")
+
+
+def test_directory_in_place_of_the_file_is_an_error(config_file: Path) -> None:
+    config_file.mkdir()
+    (config_file / "keep").write_text("x")
+    error = load_error(config_file)
+    assert "is a directory" in str(error)
+    assert (config_file / "keep").read_text() == "x"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "text",
+    [
+        'model_provider = "ollama-chat"\n',
+        '[model_providers.ollama-chat]\nbase_url = "http://localhost:11434/v1"\n',
+    ],
+)
+def test_removed_ollama_chat_id_tells_the_user_to_use_ollama(config_file: Path, text: str) -> None:
+    error = load_error(write(config_file, text))
+    assert "`ollama-chat` is no longer supported; use `ollama` instead" in str(error)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("key", ["model_provider", "model", "harness"])
+def test_blank_top_level_strings_are_rejected(config_file: Path, key: str) -> None:
+    assert load_error(write(config_file, f'{key} = " "\n')).key_path == key
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("body", "rejected"),
+    [
+        ('wire_api = "chat"\n', "wire_api"),
+        ('name = "Custom Bedrock"\nenv_key = "K"\n', "env_key, name"),
+        ('[model_providers.amazon-bedrock.aws]\nsecret = "s"\n', "aws.secret"),
+    ],
+)
+def test_amazon_bedrock_rejects_keys_it_cannot_change(
+    config_file: Path, body: str, rejected: str
+) -> None:
+    error = load_error(write(config_file, f"[model_providers.amazon-bedrock]\n{body}"))
+    assert error.key_path == "model_providers.amazon-bedrock"
+    assert f"{rejected} cannot be changed" in error.message
+    assert error.hint is not None
+    assert "base_url, auth, http_headers, aws.profile, aws.region" in error.hint
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_openai_built_in_rejects_auth_changes(config_file: Path) -> None:
+    error = load_error(write(config_file, '[model_providers.openai]\nenv_key = "K"\n'))
+    assert "env_key cannot be changed" in error.message
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_bedrock_override_with_blank_auth_command_is_rejected(config_file: Path) -> None:
+    error = load_error(write(config_file, '[model_providers.amazon-bedrock.auth]\ncommand = ""\n'))
+    assert error.key_path == "model_providers.amazon-bedrock.auth.command"
+
+
+def test_built_in_override_records_the_keys_it_set(config_file: Path) -> None:
+    text = (
+        "[model_providers.amazon-bedrock]\n"
+        'base_url = "https://proxy.example/v1"\n'
+        "[model_providers.amazon-bedrock.aws]\n"
+        'region = "eu-west-1"\n'
+    )
+    override = load_config(write(config_file, text)).built_in_overrides["amazon-bedrock"]
+    assert override.keys == {"base_url", "aws"}
+    assert override.values.base_url == "https://proxy.example/v1"

@@ -1,0 +1,196 @@
+"""ProviderInfo: field defaults, caps, auth kinds, conflict rules and secret masking."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from modelwire.providers import (
+    AuthKind,
+    ProviderAuthInfo,
+    ProviderAwsInfo,
+    ProviderInfo,
+    WireApi,
+)
+
+
+def test_defaults_match_the_runtime_this_mirrors() -> None:
+    info = ProviderInfo()
+    assert info.wire_api is WireApi.RESPONSES
+    assert info.request_max_retries == 4
+    assert info.stream_max_retries == 5
+    assert info.stream_idle_timeout_ms == 300_000
+    assert info.websocket_connect_timeout_ms == 15_000
+    assert not info.requires_openai_auth
+    assert not info.supports_websockets
+    assert not info.supports_standalone_web_search
+    auth = ProviderAuthInfo(command="print-token")
+    assert (auth.args, auth.timeout_ms, auth.refresh_interval_ms, auth.cwd) == (
+        [],
+        5000,
+        300_000,
+        None,
+    )
+
+
+def test_every_seed_field_is_accepted_from_config_shape() -> None:
+    table = {
+        "name": "Corp",
+        "base_url": "https://llm.corp.example/v1",
+        "env_key_instructions": "ask IT",
+        "wire_api": "chat",
+        "query_params": {"api-version": "2025-01-01"},
+        "http_headers": {"x-team": "search"},
+        "env_http_headers": {"x-tenant": "CORP_TENANT"},
+        "request_max_retries": 2,
+        "stream_max_retries": 3,
+        "stream_idle_timeout_ms": 1000,
+        "websocket_connect_timeout_ms": 2000,
+        "supports_websockets": True,
+        "supports_standalone_web_search": True,
+        "auth": {
+            "command": "corp-token",
+            "args": ["print"],
+            "timeout_ms": 100,
+            "refresh_interval_ms": 0,
+            "cwd": "/opt/corp",
+        },
+    }
+    info = msgspec.convert(table, ProviderInfo, strict=True)
+    assert msgspec.to_builtins(info) | {} == {
+        **msgspec.to_builtins(ProviderInfo()),
+        **table,
+    }
+
+
+def test_unknown_fields_are_rejected() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field `colour`"):
+        msgspec.convert({"colour": "blue"}, ProviderInfo)
+    with pytest.raises(msgspec.ValidationError, match="unknown field `shell`"):
+        msgspec.convert({"auth": {"command": "x", "shell": True}}, ProviderInfo)
+
+
+@pytest.mark.parametrize("field", ["request_max_retries", "stream_max_retries"])
+def test_retry_counts_are_capped_at_one_hundred(field: str) -> None:
+    assert getattr(ProviderInfo(**{field: 5000}), field) == 100
+    assert getattr(msgspec.convert({field: 101}, ProviderInfo), field) == 100
+    assert getattr(ProviderInfo(**{field: 100}), field) == 100
+    assert getattr(ProviderInfo(**{field: 0}), field) == 0
+
+
+def test_auth_timeout_must_be_positive_and_refresh_may_be_zero() -> None:
+    with pytest.raises(msgspec.ValidationError, match=r"timeout_ms"):
+        msgspec.convert({"command": "x", "timeout_ms": 0}, ProviderAuthInfo)
+    auth = msgspec.convert({"command": "x", "refresh_interval_ms": 0}, ProviderAuthInfo)
+    assert auth.refresh_interval_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("info", "kind"),
+    [
+        (ProviderInfo(), AuthKind.NONE),
+        (ProviderInfo(env_key="K"), AuthKind.ENV_KEY),
+        (ProviderInfo(experimental_bearer_token="t"), AuthKind.BEARER_TOKEN),
+        (ProviderInfo(auth=ProviderAuthInfo(command="c")), AuthKind.COMMAND),
+        (ProviderInfo(aws=ProviderAwsInfo()), AuthKind.AWS_SIGV4),
+        (ProviderInfo(requires_openai_auth=True), AuthKind.OPENAI),
+    ],
+)
+def test_auth_kind_names_the_mechanism(info: ProviderInfo, kind: AuthKind) -> None:
+    assert info.auth_kind is kind
+
+
+def test_aws_conflicts_list_every_clashing_key_at_once() -> None:
+    info = ProviderInfo(
+        aws=ProviderAwsInfo(),
+        env_key="K",
+        experimental_bearer_token="t",
+        auth=ProviderAuthInfo(command="c"),
+        requires_openai_auth=True,
+        supports_websockets=True,
+    )
+    problems = info.conflicts()
+    assert problems[0] == (
+        "aws cannot be combined with env_key, experimental_bearer_token, auth, "
+        "requires_openai_auth, supports_websockets"
+    )
+    assert problems[1] == (
+        "auth cannot be combined with env_key, experimental_bearer_token, requires_openai_auth"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "clash"),
+    [
+        ({"env_key": "K"}, "env_key"),
+        ({"experimental_bearer_token": "t"}, "experimental_bearer_token"),
+        ({"auth": ProviderAuthInfo(command="c")}, "auth"),
+        ({"requires_openai_auth": True}, "requires_openai_auth"),
+        ({"supports_websockets": True}, "supports_websockets"),
+    ],
+)
+def test_each_aws_conflict_is_reported(changes: dict[str, object], clash: str) -> None:
+    info = ProviderInfo(aws=ProviderAwsInfo(), **changes)  # type: ignore[arg-type]
+    assert f"aws cannot be combined with {clash}" in info.conflicts()
+
+
+@pytest.mark.parametrize(
+    ("changes", "clash"),
+    [
+        ({"env_key": "K"}, "env_key"),
+        ({"experimental_bearer_token": "t"}, "experimental_bearer_token"),
+        ({"requires_openai_auth": True}, "requires_openai_auth"),
+    ],
+)
+def test_each_auth_conflict_is_reported(changes: dict[str, object], clash: str) -> None:
+    info = ProviderInfo(auth=ProviderAuthInfo(command="c"), **changes)  # type: ignore[arg-type]
+    assert info.conflicts() == [f"auth cannot be combined with {clash}"]
+
+
+@pytest.mark.parametrize("command", ["", "   ", "\t"])
+def test_blank_auth_command_is_a_conflict(command: str) -> None:
+    assert ProviderInfo(auth=ProviderAuthInfo(command=command)).conflicts() == [
+        "auth.command must not be blank"
+    ]
+
+
+def test_env_http_header_with_blank_variable_name_is_a_conflict() -> None:
+    info = ProviderInfo(env_http_headers={"x-org": " ", "x-ok": "OK_VAR"})
+    assert info.conflicts() == ["env_http_headers must name an environment variable for x-org"]
+
+
+def test_a_clean_definition_has_no_conflicts() -> None:
+    assert ProviderInfo(env_key="K", wire_api=WireApi.CHAT).conflicts() == []
+    assert ProviderInfo(auth=ProviderAuthInfo(command="c", args=["print"])).conflicts() == []
+
+
+def test_base_url_defaults_to_the_openai_api() -> None:
+    assert ProviderInfo().effective_base_url == "https://api.openai.com/v1"
+    assert ProviderInfo(base_url="http://x/v1").effective_base_url == "http://x/v1"
+
+
+def test_repr_and_shown_mask_every_secret() -> None:
+    info = ProviderInfo(
+        experimental_bearer_token="sk-token-value",
+        http_headers={"Authorization": "Bearer sk-header-value", "x-team": "blue"},
+        query_params={"key": "sk-query-value"},
+    )
+    for text in (repr(info), str(info.shown())):
+        assert "sk-" not in text
+        assert "blue" in text
+    assert info.shown()["experimental_bearer_token"] == "****"
+    assert ProviderInfo().shown()["experimental_bearer_token"] is None
+
+
+def test_wire_api_values_are_the_three_apis() -> None:
+    assert [w.value for w in WireApi] == ["responses", "chat", "messages"]
+
+
+def test_env_http_headers_are_left_out_when_unset_or_blank() -> None:
+    info = ProviderInfo(
+        http_headers={"x-static": "1"},
+        env_http_headers={"x-org": "ORG", "x-project": "PROJECT", "x-team": "TEAM"},
+    )
+    env = {"ORG": "acme", "PROJECT": "   ", "UNRELATED": "x"}
+    assert info.static_headers(env) == {"x-static": "1", "x-org": "acme"}
+    assert info.static_headers({}) == {"x-static": "1"}

@@ -1,0 +1,205 @@
+"""The registry: merge order, built-in overrides, the lazy catalog seam, lookups and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pytest
+
+from modelwire.config import validate_config
+from modelwire.errors import ConfigError, UnknownProviderError
+from modelwire.providers import AuthKind, ProviderAuthInfo, ProviderAwsInfo, ProviderInfo, WireApi
+from modelwire.registry import CatalogListing, ProviderRegistry, ProviderSource
+
+
+class CountingCatalog:
+    """A catalog source that records how often it is read."""
+
+    def __init__(self, listings: Iterable[CatalogListing]) -> None:
+        self.listings = list(listings)
+        self.reads = 0
+
+    def __call__(self) -> list[CatalogListing]:
+        self.reads += 1
+        return self.listings
+
+
+def catalog_entry(provider_id: str, name: str, base_url: str, models: int = 3) -> CatalogListing:
+    info = ProviderInfo(
+        name=name, base_url=base_url, env_key=f"{provider_id.upper()}_KEY", wire_api=WireApi.CHAT
+    )
+    return CatalogListing(provider_id, info, models)
+
+
+def registry(
+    toml: Mapping[str, object] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    catalog: CountingCatalog | None = None,
+) -> ProviderRegistry:
+    config = validate_config(toml or {})
+    return ProviderRegistry.from_config(config, env=env or {}, catalog=catalog)
+
+
+def test_built_ins_exist_before_any_catalog_or_config() -> None:
+    reg = registry()
+    assert list(reg.ids()) == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+    assert all(p.source is ProviderSource.BUILT_IN for p in reg)
+    assert len(reg) == 4
+
+
+def test_configured_providers_extend_the_built_ins() -> None:
+    reg = registry({"model_providers": {"example": {"base_url": "https://api.example.com/v1"}}})
+    assert list(reg.ids())[-1] == "example"
+    assert reg["example"].source is ProviderSource.CONFIG
+    assert reg.get("openai").name == "OpenAI"
+
+
+def test_catalog_entries_join_but_config_wins_and_built_ins_are_never_replaced() -> None:
+    catalog = CountingCatalog(
+        [
+            catalog_entry("groq", "Groq", "https://api.groq.com/openai/v1"),
+            catalog_entry("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
+            catalog_entry("openai", "Not OpenAI", "https://elsewhere.example/v1"),
+        ]
+    )
+    proxy = {"name": "OpenRouter via proxy", "base_url": "http://127.0.0.1:9000/v1"}
+    reg = registry({"model_providers": {"openrouter": proxy}}, catalog=catalog)
+    assert reg["groq"].source is ProviderSource.CATALOG
+    assert reg["groq"].models == 3
+    assert reg["openrouter"].source is ProviderSource.CONFIG
+    assert reg["openrouter"].base_url == "http://127.0.0.1:9000/v1"
+    assert reg["openai"].name == "OpenAI"
+    ids = list(reg.ids())
+    assert ids.count("openrouter") == 1
+    assert ids.count("openai") == 1
+    assert len(reg) == len(ids) == 6
+
+
+def test_catalog_is_not_read_for_built_in_or_configured_lookups_and_read_once_otherwise() -> None:
+    catalog = CountingCatalog([catalog_entry("groq", "Groq", "https://api.groq.com/openai/v1")])
+    reg = registry({"model_providers": {"corp": {"base_url": "http://h/v1"}}}, catalog=catalog)
+    reg.get("openai")
+    reg.get("corp")
+    assert catalog.reads == 0
+    reg.get("groq")
+    reg.get("groq")
+    list(reg)
+    assert "groq" in reg
+    assert catalog.reads == 1
+
+
+def test_unknown_provider_suggests_close_ids() -> None:
+    with pytest.raises(UnknownProviderError) as caught:
+        registry().get("opneai")
+    assert caught.value.provider_id == "opneai"
+    assert caught.value.suggestions == ["openai"]
+    assert "did you mean 'openai'?" in str(caught.value)
+    with pytest.raises(LookupError):
+        registry().get("nothing-like-it")
+
+
+def test_removed_id_lookup_points_to_its_replacement() -> None:
+    with pytest.raises(ConfigError, match="use `ollama` instead"):
+        registry().get("ollama-chat")
+
+
+def test_default_provider_is_openai_unless_config_selects_one() -> None:
+    assert registry().default().id == "openai"
+    reg = registry(
+        {"model_provider": "example", "model_providers": {"example": {"base_url": "http://h"}}}
+    )
+    assert reg.default().id == "example"
+    with pytest.raises(UnknownProviderError):
+        registry({"model_provider": "missing"}).default()
+
+
+def test_bedrock_base_url_follows_the_region() -> None:
+    assert registry().get("amazon-bedrock").base_url == (
+        "https://bedrock-mantle.us-east-1.api.aws/openai/v1"
+    )
+    by_env = registry(env={"AWS_REGION": "eu-central-1"})
+    assert by_env["amazon-bedrock"].base_url == (
+        "https://bedrock-mantle.eu-central-1.api.aws/openai/v1"
+    )
+    by_config = registry(
+        {"model_providers": {"amazon-bedrock": {"aws": {"region": "ap-northeast-1"}}}},
+        env={"AWS_REGION": "eu-central-1"},
+    )
+    assert by_config["amazon-bedrock"].base_url == (
+        "https://bedrock-mantle.ap-northeast-1.api.aws/openai/v1"
+    )
+
+
+def test_bedrock_in_an_unserved_region_is_listed_but_unusable() -> None:
+    reg = registry(env={"AWS_REGION": "ca-central-1"})
+    bedrock = reg["amazon-bedrock"]
+    assert bedrock.error is not None
+    assert [p.id for p in reg] == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+    with pytest.raises(ConfigError, match="not served in region 'ca-central-1'"):
+        _ = bedrock.base_url
+    with pytest.raises(ConfigError):
+        bedrock.usable()
+    assert reg["openai"].usable().base_url == "https://api.openai.com/v1"
+
+
+def test_bedrock_accepts_its_five_overridable_keys() -> None:
+    override = {
+        "base_url": "https://proxy.example/openai/v1",
+        "http_headers": {"x-team": "blue"},
+        "aws": {"profile": "work", "region": "us-west-2"},
+    }
+    bedrock = registry({"model_providers": {"amazon-bedrock": override}})["amazon-bedrock"]
+    assert bedrock.base_url == "https://proxy.example/openai/v1"
+    assert bedrock.info.http_headers == {
+        "x-amzn-mantle-client-agent": "modelwire",
+        "x-team": "blue",
+    }
+    assert bedrock.info.aws == ProviderAwsInfo(profile="work", region="us-west-2")
+    assert bedrock.info.name == "Amazon Bedrock"
+    assert bedrock.info.auth_kind is AuthKind.AWS_SIGV4
+
+
+def test_bedrock_profile_override_keeps_the_default_region() -> None:
+    override = {"aws": {"profile": "work"}}
+    bedrock = registry({"model_providers": {"amazon-bedrock": override}})["amazon-bedrock"]
+    assert bedrock.info.aws == ProviderAwsInfo(profile="work", region=None)
+    assert "us-east-1" in bedrock.base_url
+
+
+def test_bedrock_command_auth_replaces_sigv4() -> None:
+    override = {"auth": {"command": "bedrock-token", "args": ["print"]}}
+    bedrock = registry({"model_providers": {"amazon-bedrock": override}})["amazon-bedrock"]
+    assert bedrock.info.auth == ProviderAuthInfo(command="bedrock-token", args=["print"])
+    assert bedrock.info.auth_kind is AuthKind.COMMAND
+    assert "bedrock-mantle.us-east-1" in bedrock.base_url
+
+
+def test_openai_base_url_can_be_configured() -> None:
+    reg = registry({"model_providers": {"openai": {"base_url": "http://127.0.0.1:8080/v1"}}})
+    assert reg["openai"].base_url == "http://127.0.0.1:8080/v1"
+    assert reg["openai"].info.requires_openai_auth
+    assert reg["openai"].source is ProviderSource.BUILT_IN
+
+
+def test_configured_oss_base_url_wins_over_the_environment_default() -> None:
+    reg = registry(
+        {"model_providers": {"ollama": {"base_url": "http://gpu:11434/v1"}}},
+        env={"MODELWIRE_OSS_PORT": "9000"},
+    )
+    assert reg["ollama"].base_url == "http://gpu:11434/v1"
+    assert reg["lmstudio"].base_url == "http://localhost:9000/v1"
+
+
+def test_register_adds_a_validated_code_defined_provider() -> None:
+    reg = registry()
+    provider = reg.register("corp", ProviderInfo(base_url="http://h/v1", env_key="CORP_KEY"))
+    assert provider.name == "corp"
+    assert reg["corp"] is provider
+    with pytest.raises(ConfigError, match="auth cannot be combined with env_key"):
+        reg.register("bad", ProviderInfo(env_key="K", auth=ProviderAuthInfo(command="c")))
+    with pytest.raises(ConfigError, match="built-in provider"):
+        reg.register("openai", ProviderInfo())
+    with pytest.raises(ConfigError, match="use `ollama`"):
+        reg.register("ollama-chat", ProviderInfo())
+    assert "bad" not in reg
