@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import orjson
 
@@ -47,18 +47,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modelwire",
         description="List, inspect and select LLM providers.",
     )
     parser.add_argument("--version", action="version", version=f"modelwire {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     providers = commands.add_parser("providers", help="list providers, or show one")
     providers.add_argument("--json", action="store_true", help="print a JSON array")
     providers.set_defaults(handler=_cmd_providers)
-    providers_sub = providers.add_subparsers(dest="providers_command", metavar="show")
+    providers_sub = providers.add_subparsers(
+        dest="providers_command", metavar="show", parser_class=_Parser
+    )
     show = providers_sub.add_parser("show", help="print one resolved provider, secrets masked")
     show.add_argument("provider_id", metavar="ID")
     show.add_argument("--json", action="store_true", help="print a JSON object")
@@ -70,7 +81,9 @@ def _build_parser() -> argparse.ArgumentParser:
     harness.set_defaults(handler=_cmd_harness)
 
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
-    presets = setup.add_subparsers(dest="preset", required=True, metavar="PRESET")
+    presets = setup.add_subparsers(
+        dest="preset", required=True, metavar="PRESET", parser_class=_Parser
+    )
     openai_key = presets.add_parser(
         "openai-api-key", help="an OpenAI provider that uses OPENAI_API_KEY, selected"
     )

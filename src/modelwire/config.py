@@ -157,10 +157,12 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         if provider_id in BUILT_IN_IDS:
             if info.auth is not None and not info.auth.command.strip():
                 raise ConfigError("must not be blank", file=file, key_path=f"{prefix}.auth.command")
-            overrides[provider_id] = BuiltInOverride(keys=frozenset(table), values=info)
+            values = _anchor_auth_cwd(info, file)
+            overrides[provider_id] = BuiltInOverride(keys=frozenset(table), values=values)
             continue
         if not info.name:
             info = msgspec.structs.replace(info, name=provider_id)
+        info = _anchor_auth_cwd(info, file)
         problems = info.conflicts()
         if problems:
             raise ConfigError("; ".join(problems), file=file, key_path=prefix)
@@ -181,6 +183,16 @@ def _decode_provider(table: dict[str, Any], *, prefix: str, file: Path | None) -
         return msgspec.convert(table, ProviderInfo, strict=True)
     except msgspec.ValidationError as exc:
         raise _translate(exc, table, prefix=prefix, file=file) from exc
+
+
+def _anchor_auth_cwd(info: ProviderInfo, file: Path | None) -> ProviderInfo:
+    """A relative ``auth.cwd`` means relative to the config file, not to wherever the
+    process happens to start; pin it down while the file's location is known."""
+    auth = info.auth
+    if auth is None or auth.cwd is None or file is None or Path(auth.cwd).is_absolute():
+        return info
+    cwd = str((file.parent / auth.cwd).resolve())
+    return msgspec.structs.replace(info, auth=msgspec.structs.replace(auth, cwd=cwd))
 
 
 def _check_override_keys(

@@ -97,7 +97,12 @@ def apply_preset(
     new_text = tomlkit.dumps(document)
     # Validate the result as a whole before anything touches the disk.
     validate_config(tomlkit.parse(new_text).unwrap(), file=path)
-    _write_atomically(path, new_text)
+    try:
+        _write_atomically(path, new_text)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot be written: {exc.strerror}; nothing was changed", file=path
+        ) from exc
     return SetupResult(
         file=path,
         provider_id=preset.provider_id,

@@ -315,3 +315,17 @@ def test_built_in_override_records_the_keys_it_set(config_file: Path) -> None:
     override = load_config(write(config_file, text)).built_in_overrides["amazon-bedrock"]
     assert override.keys == {"base_url", "aws"}
     assert override.values.base_url == "https://proxy.example/v1"
+
+
+def test_relative_auth_cwd_is_anchored_at_the_config_file(config_file: Path) -> None:
+    text = (
+        '[model_providers.rel.auth]\ncommand = "./print-token"\ncwd = "scripts"\n'
+        '[model_providers.abs.auth]\ncommand = "t"\ncwd = "/opt/tokens"\n'
+    )
+    config = load_config(write(config_file, text))
+    rel_auth = config.model_providers["rel"].auth
+    abs_auth = config.model_providers["abs"].auth
+    assert rel_auth is not None
+    assert abs_auth is not None
+    assert rel_auth.cwd == str(config_file.parent.resolve() / "scripts")
+    assert abs_auth.cwd == "/opt/tokens"
