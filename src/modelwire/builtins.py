@@ -103,6 +103,8 @@ def built_in_providers(env: Mapping[str, str]) -> dict[str, ProviderInfo]:
             base_url=DEFAULT_OPENAI_BASE_URL,
             wire_api=WireApi.RESPONSES,
             requires_openai_auth=True,
+            supports_websockets=True,
+            supports_standalone_web_search=True,
             env_http_headers={
                 "OpenAI-Organization": "OPENAI_ORGANIZATION",
                 "OpenAI-Project": "OPENAI_PROJECT",

@@ -19,6 +19,8 @@ def test_openai_row() -> None:
     assert openai.name == "OpenAI"
     assert openai.wire_api is WireApi.RESPONSES
     assert openai.requires_openai_auth
+    assert openai.supports_websockets
+    assert openai.supports_standalone_web_search
     assert openai.auth_kind is AuthKind.OPENAI
     assert openai.base_url == "https://api.openai.com/v1"
     assert openai.env_http_headers == {
