@@ -1,7 +1,7 @@
 """Developer sessions; CI runs the same tools through the README's test command.
 
-    nox -s lint typecheck tests     # what must stay green
-    nox -s bench                    # performance gates, full precision
+nox -s lint typecheck tests     # what must stay green
+nox -s bench                    # performance gates, full precision
 """
 
 from __future__ import annotations
