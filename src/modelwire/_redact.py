@@ -25,10 +25,25 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 
+# Name fragments that mark a header as a credential (x-goog-api-key, ocp-apim-subscription-key,
+# x-auth-token, ...). Over-masking a harmless header costs nothing; under-masking leaks a key.
+_SENSITIVE_FRAGMENTS = (
+    "auth",
+    "key",
+    "token",
+    "secret",
+    "cookie",
+    "session",
+    "password",
+    "credential",
+    "signature",
+)
+
+
 def is_sensitive_header(name: str) -> bool:
     """True for header names that carry credentials, matched case-insensitively."""
     lowered = name.lower()
-    return lowered in SENSITIVE_HEADERS or "token" in lowered or "secret" in lowered
+    return lowered in SENSITIVE_HEADERS or any(f in lowered for f in _SENSITIVE_FRAGMENTS)
 
 
 def mask_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -72,7 +72,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     show = providers_sub.add_parser("show", help="print one resolved provider, secrets masked")
     show.add_argument("provider_id", metavar="ID")
-    show.add_argument("--json", action="store_true", help="print a JSON object")
+    # SUPPRESS keeps `providers --json show ID` working: the sub-parser must not reset it.
+    show.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON object"
+    )
     show.set_defaults(handler=_cmd_providers_show)
 
     harness = commands.add_parser("harness", help="print the harness selected for a provider")
@@ -134,7 +137,8 @@ def _cmd_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
         )
     # Piped output is for grep and scripts: never truncate or wrap it to a guessed width.
     width = None if out.isatty() else 10_000
-    Console(file=out, width=width).print(table)
+    # Names and URLs are data, never rich markup: "Acme [beta]" must print as written.
+    Console(file=out, width=width, markup=False, highlight=False, emoji=False).print(table)
     return EXIT_OK
 
 
@@ -151,7 +155,7 @@ def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: T
     shown["harness"] = select_harness(provider.id, info, config.model, configured=config.harness)
     if provider.error is not None:
         shown["error"] = str(provider.error)
-    if args.json:
+    if getattr(args, "json", False):
         out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     width = max(len(k) for k in shown)

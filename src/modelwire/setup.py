@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
-import tomlkit.exceptions
-from tomlkit.items import Table
+from tomlkit.items import InlineTable
 
-from .config import config_path, read_text, validate_config
+from .config import config_path, parse_toml, read_text, validate_config
 from .errors import ConfigError
 from .providers import DEFAULT_OPENAI_BASE_URL, WireApi
 
@@ -65,50 +66,67 @@ def apply_preset(
     """Write ``preset``'s provider into the config, select it, and return what changed."""
     path = path or config_path(os.environ if env is None else env)
     created = not path.exists()
-    text = "" if created else read_text(path)
-    try:
-        document = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise ConfigError(
-            f"line {exc.line}, column {exc.col}: TOML syntax error; nothing was changed",
-            file=path,
-        ) from exc
+    # tomllib is the syntax authority (it is what loading uses, and tomlkit accepts some
+    # invalid TOML), so a broken file fails here with the same message loading gives.
+    current = {} if created else parse_toml(path)
+    document = tomlkit.parse("" if created else read_text(path))
 
-    previous = document.get("model_provider")
-    document["model_provider"] = preset.provider_id
+    top_level = {"model_provider": preset.provider_id}
     if model is not None:
-        document["model"] = model
+        top_level["model"] = model
+    new_top_level = {k: v for k, v in top_level.items() if k not in current}
+    for key, value in top_level.items():
+        if key in current:
+            document[key] = value
 
-    providers = document.get("model_providers")
-    if providers is None:
-        providers = tomlkit.table(is_super_table=True)
-        document["model_providers"] = providers
-    elif not isinstance(providers, Table):
+    _put_provider(document, current, preset, path)
+
+    # New top-level keys go first: appended at the end they would land inside the last table.
+    head = "".join(f"{k} = {tomlkit.item(v).as_string()}\n" for k, v in new_top_level.items())
+    new_text = head + tomlkit.dumps(document)
+    try:
+        reparsed = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
-            "must be a table; nothing was changed", file=path, key_path="model_providers"
-        )
-    entry = providers.get(preset.provider_id)
-    if entry is None:
-        entry = tomlkit.table()
-        providers[preset.provider_id] = entry
-    for key, value in preset.table.items():
-        entry[key] = value
-
-    new_text = tomlkit.dumps(document)
-    # Validate the result as a whole before anything touches the disk.
-    validate_config(tomlkit.parse(new_text).unwrap(), file=path)
+            f"cannot add the preset to this file's layout ({exc}); nothing was changed",
+            file=path,
+            hint=f"add [model_providers.{preset.provider_id}] by hand",
+        ) from exc
+    validate_config(reparsed, file=path)
     try:
         _write_atomically(path, new_text)
     except OSError as exc:
         raise ConfigError(
             f"cannot be written: {exc.strerror}; nothing was changed", file=path
         ) from exc
+    previous = current.get("model_provider")
     return SetupResult(
         file=path,
         provider_id=preset.provider_id,
         previous_provider=str(previous) if previous is not None else None,
         created_file=created,
     )
+
+
+def _put_provider(
+    document: tomlkit.TOMLDocument, current: Mapping[str, Any], preset: Preset, path: Path
+) -> None:
+    """Set the preset's keys in its table, wherever and however the file spells that table."""
+    providers_now = current.get("model_providers")
+    if providers_now is not None and not isinstance(providers_now, dict):
+        raise ConfigError(
+            "must be a table; nothing was changed", file=path, key_path="model_providers"
+        )
+    providers = document.get("model_providers")
+    if providers is None:
+        providers = tomlkit.table(is_super_table=True)
+        document["model_providers"] = providers
+    entry = providers.get(preset.provider_id)
+    if entry is None:
+        entry = tomlkit.inline_table() if isinstance(providers, InlineTable) else tomlkit.table()
+        providers[preset.provider_id] = entry
+    for key, value in preset.table.items():
+        entry[key] = value
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -194,3 +194,15 @@ def test_env_http_headers_are_left_out_when_unset_or_blank() -> None:
     env = {"ORG": "acme", "PROJECT": "   ", "UNRELATED": "x"}
     assert info.static_headers(env) == {"x-static": "1", "x-org": "acme"}
     assert info.static_headers({}) == {"x-static": "1"}
+
+
+def test_credential_looking_headers_are_masked_by_name() -> None:
+    headers = {
+        "x-goog-api-key": "a",
+        "Ocp-Apim-Subscription-Key": "b",
+        "X-Auth-Token": "c",
+        "Proxy-Authorization": "d",
+        "x-request-source": "visible",
+    }
+    shown = ProviderInfo(http_headers=headers).shown()["http_headers"]
+    assert shown == {**dict.fromkeys(headers, "****"), "x-request-source": "visible"}
