@@ -69,7 +69,8 @@ def apply_preset(
     # tomllib is the syntax authority (it is what loading uses, and tomlkit accepts some
     # invalid TOML), so a broken file fails here with the same message loading gives.
     current = {} if created else parse_toml(path)
-    document = tomlkit.parse("" if created else read_text(path))
+    original = "" if created else read_text(path)
+    document = tomlkit.parse(original)
 
     top_level = {"model_provider": preset.provider_id}
     if model is not None:
@@ -83,7 +84,7 @@ def apply_preset(
 
     # New top-level keys go first: appended at the end they would land inside the last table.
     head = "".join(f"{k} = {tomlkit.item(v).as_string()}\n" for k, v in new_top_level.items())
-    new_text = head + tomlkit.dumps(document)
+    new_text = _match_line_endings(original, head + tomlkit.dumps(document))
     try:
         reparsed = tomllib.loads(new_text)
     except tomllib.TOMLDecodeError as exc:
@@ -127,6 +128,13 @@ def _put_provider(
         providers[preset.provider_id] = entry
     for key, value in preset.table.items():
         entry[key] = value
+
+
+def _match_line_endings(original: str, text: str) -> str:
+    """Keep a Windows-edited file CRLF throughout instead of mixing in bare LF lines."""
+    if "\r\n" not in original or original.count("\n") != original.count("\r\n"):
+        return text
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 def _write_atomically(path: Path, text: str) -> None:
