@@ -7,6 +7,7 @@ traceback about ``$.auth.timeout_ms`` cannot find that in their TOML.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -82,8 +83,6 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
     Raises ``ConfigError`` for anything else that keeps the file from being used as written.
     """
     if path is None:
-        import os
-
         path = config_path(os.environ if env is None else env)
     if not path.exists():
         return Config(file=path)
