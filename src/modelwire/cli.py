@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import orjson
@@ -65,7 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     providers = commands.add_parser("providers", help="list providers, or show one")
-    providers.add_argument("--json", action="store_true", help="print a JSON array")
+    listing_format = providers.add_mutually_exclusive_group()
+    listing_format.add_argument("--json", action="store_true", help="print a JSON array")
+    listing_format.add_argument(
+        "--markdown", action="store_true", help="print a Markdown table (id, name, wire API, ...)"
+    )
     providers.set_defaults(handler=_cmd_providers)
     providers_sub = providers.add_subparsers(
         dest="providers_command", metavar="show", parser_class=_Parser
@@ -82,6 +87,43 @@ def _build_parser() -> argparse.ArgumentParser:
     harness.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
     harness.add_argument("--model", metavar="M", help="model id (default: config's)")
     harness.set_defaults(handler=_cmd_harness)
+
+    catalog = commands.add_parser("catalog", help="regenerate the bundled catalogs")
+    catalog_sub = catalog.add_subparsers(
+        dest="catalog_command", required=True, metavar="generate", parser_class=_Parser
+    )
+    generate = catalog_sub.add_parser("generate", help="regenerate one catalog file")
+    generators = generate.add_subparsers(
+        dest="catalog_kind", required=True, metavar="KIND", parser_class=_Parser
+    )
+    gen_providers = generators.add_parser(
+        "providers", help="provider_catalog.json from models.dev and live model lists"
+    )
+    gen_providers.add_argument("--source", metavar="PATH|URL", help="models.dev api.json")
+    gen_providers.add_argument(
+        "--live-source",
+        metavar="ID=PATH",
+        action="append",
+        default=[],
+        type=_live_source,
+        help="use a recorded /models response for a live source (repeatable)",
+    )
+    gen_providers.add_argument(
+        "--provider",
+        metavar="ID",
+        action="append",
+        help="regenerate only this provider, keeping the others (repeatable)",
+    )
+    gen_providers.add_argument("--output", metavar="PATH", type=Path)
+    gen_providers.add_argument("--overrides", metavar="PATH", type=Path)
+    gen_providers.set_defaults(handler=_cmd_generate_providers)
+    gen_compat = generators.add_parser(
+        "compatibility", help="model_compatibility_catalog.json from LiteLLM's metadata"
+    )
+    gen_compat.add_argument("--source", metavar="PATH|URL", help="LiteLLM metadata JSON")
+    gen_compat.add_argument("--output", metavar="PATH", type=Path)
+    gen_compat.add_argument("--overrides", metavar="PATH", type=Path)
+    gen_compat.set_defaults(handler=_cmd_generate_compatibility)
 
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
     presets = setup.add_subparsers(
@@ -117,6 +159,19 @@ def _cmd_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     rows = [_listing(p) for p in _registry(env)]
     if args.json:
         out.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    if args.markdown:
+        out.write("| Provider ID | Name | Wire API | Auth env | Models |\n")
+        out.write("|---|---|---|---|---|\n")
+        for row in rows:
+            cells = (
+                row["id"],
+                row["name"],
+                row["wire_api"],
+                row["env_key"] or "",
+                "" if row["models"] is None else str(row["models"]),
+            )
+            out.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
@@ -174,6 +229,54 @@ def _cmd_harness(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) 
     model = args.model if args.model is not None else config.model
     harness = select_harness(provider.id, provider.info, model, configured=config.harness)
     out.write(f"{harness or 'none'}\n")
+    return EXIT_OK
+
+
+def _live_source(text: str) -> tuple[str, Path]:
+    provider_id, sep, path = text.partition("=")
+    if not sep or not provider_id or not path:
+        raise argparse.ArgumentTypeError(f"expected ID=PATH, got {text!r}")
+    return provider_id, Path(path)
+
+
+def _cmd_generate_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .catalog.bundled import PROVIDER_CATALOG_FILE, catalog_dir
+    from .catalog.providers_gen import (
+        MODELS_DEV_URL,
+        ProviderGeneration,
+        generate_providers,
+        load_provider_overrides,
+    )
+
+    output = args.output or catalog_dir() / PROVIDER_CATALOG_FILE
+    overrides = load_provider_overrides(
+        args.overrides or catalog_dir() / "provider_catalog_overrides.json"
+    )
+    generation = ProviderGeneration(overrides, env=env, live_source_files=dict(args.live_source))
+    catalog = generate_providers(
+        args.source or MODELS_DEV_URL, generation=generation, output=output, only=args.provider
+    )
+    models = sum(len(p.models) for p in catalog.providers)
+    scope = f" (regenerated {', '.join(sorted(args.provider))})" if args.provider else ""
+    out.write(f"wrote {len(catalog.providers)} providers, {models} models to {output}{scope}\n")
+    return EXIT_OK
+
+
+def _cmd_generate_compatibility(
+    args: argparse.Namespace, env: Mapping[str, str], out: TextIO
+) -> int:
+    from .catalog.bundled import COMPATIBILITY_CATALOG_FILE, catalog_dir
+    from .catalog.compat_gen import LITELLM_URL, generate_compatibility
+    from .catalog.schema import Visibility
+
+    output = args.output or catalog_dir() / COMPATIBILITY_CATALOG_FILE
+    catalog = generate_compatibility(
+        args.source or LITELLM_URL,
+        overrides_path=args.overrides or catalog_dir() / "model_compatibility_overrides.json",
+        output=output,
+    )
+    listed = sum(1 for e in catalog.entries if e.visibility is Visibility.LIST)
+    out.write(f"wrote {len(catalog.entries)} entries ({listed} listed) to {output}\n")
     return EXIT_OK
 
 

@@ -29,7 +29,15 @@ from .config import BuiltInOverride, Config, load_config
 from .errors import ConfigError, UnknownProviderError
 from .providers import ProviderAwsInfo, ProviderInfo
 
-__all__ = ["CatalogListing", "CatalogSource", "Provider", "ProviderRegistry", "ProviderSource"]
+__all__ = [
+    "BUNDLED",
+    "CatalogListing",
+    "CatalogSource",
+    "Provider",
+    "ProviderRegistry",
+    "ProviderSource",
+    "bundled_catalog",
+]
 
 
 class ProviderSource(enum.StrEnum):
@@ -51,6 +59,21 @@ class CatalogListing:
 
 CatalogSource = Callable[[], Iterable[CatalogListing]]
 """Yields the catalog's providers; called at most once per registry, on first need."""
+
+
+def bundled_catalog() -> list[CatalogListing]:
+    """The providers of the catalog shipped with modelwire."""
+    from .catalog.bundled import provider_catalog
+
+    return [CatalogListing(i, info, n) for i, info, n in provider_catalog().listings()]
+
+
+class _Bundled(enum.Enum):
+    CATALOG = enum.auto()
+
+
+BUNDLED = _Bundled.CATALOG
+"""``from_config``'s default catalog: the bundled one. Pass ``None`` for no catalog."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +133,13 @@ class ProviderRegistry:
         config: Config | None = None,
         *,
         env: Mapping[str, str] | None = None,
-        catalog: CatalogSource | None = None,
+        catalog: CatalogSource | _Bundled | None = BUNDLED,
     ) -> ProviderRegistry:
-        """Built-ins, the catalog (if given) and ``config`` (default: the user's config file)."""
+        """Built-ins, the catalog (default: the bundled one; ``None`` for none) and ``config``
+        (default: the user's config file)."""
         env = os.environ if env is None else env
+        if catalog is BUNDLED:
+            catalog = bundled_catalog
         if config is None:
             config = load_config(env=env)
         providers: dict[str, Provider] = {}

@@ -332,7 +332,7 @@ def test_unknown_provider_is_one_error_line(cli: Cli, argv: tuple[str, ...]) -> 
 
 def test_unknown_provider_error_suggests_a_close_id(cli: Cli) -> None:
     line = assert_one_error_line(cli("providers", "show", "opneai"))
-    assert "did you mean 'openai'?" in line
+    assert "did you mean 'openai'" in line
 
 
 # --- harness -------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""The bundled catalogs: decoded on first use, never at import, then indexed and cached.
+
+The files ship inside the package (``modelwire/catalogs/*.json``). Decoding goes straight from
+bytes into the frozen structs of ``schema.py``; the indexes are plain dicts built once, so
+every lookup after the first is a dict hit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from ..errors import CatalogError
+from ..providers import ProviderInfo
+from .schema import (
+    CatalogProvider,
+    CompatibilityCatalog,
+    CompatibilityEntry,
+    ProviderCatalog,
+)
+
+__all__ = [
+    "COMPATIBILITY_CATALOG_FILE",
+    "PROVIDER_CATALOG_FILE",
+    "BundledCompatibilityCatalog",
+    "BundledProviderCatalog",
+    "catalog_dir",
+    "compatibility_catalog",
+    "load_compatibility_catalog",
+    "load_provider_catalog",
+    "normalize_base_url",
+    "provider_catalog",
+]
+
+PROVIDER_CATALOG_FILE = "provider_catalog.json"
+COMPATIBILITY_CATALOG_FILE = "model_compatibility_catalog.json"
+
+_T = TypeVar("_T", bound=msgspec.Struct)
+
+
+def catalog_dir() -> Path:
+    """Where the package's catalog files (and the generators' override files) live."""
+    return Path(str(resources.files("modelwire") / "catalogs"))
+
+
+def normalize_base_url(url: str) -> str:
+    """The form base URLs are compared in: trailing slashes trimmed, lower-cased."""
+    return url.strip().rstrip("/").lower()
+
+
+class BundledProviderCatalog:
+    """The hosted-provider catalog with its four indexes.
+
+    ``by_env_key`` keeps every provider that reads a variable, in catalog order, because
+    several share one (``ZHIPU_API_KEY`` serves four providers).
+    """
+
+    __slots__ = (
+        "_by_base_url",
+        "_by_env_key",
+        "_by_id",
+        "_by_name",
+        "generated_from",
+        "providers",
+    )
+
+    def __init__(self, catalog: ProviderCatalog) -> None:
+        self.generated_from = catalog.generated_from
+        self.providers = catalog.providers
+        self._by_id: dict[str, CatalogProvider] = {}
+        self._by_base_url: dict[str, CatalogProvider] = {}
+        self._by_name: dict[str, CatalogProvider] = {}
+        self._by_env_key: dict[str, list[CatalogProvider]] = {}
+        for provider in catalog.providers:
+            self._by_id[provider.id] = provider
+            self._by_base_url.setdefault(normalize_base_url(provider.base_url), provider)
+            self._by_name.setdefault(provider.name.casefold(), provider)
+            if provider.env_key:
+                self._by_env_key.setdefault(provider.env_key, []).append(provider)
+
+    def __len__(self) -> int:
+        return len(self.providers)
+
+    def __iter__(self) -> Iterator[CatalogProvider]:
+        return iter(self.providers)
+
+    def get(self, provider_id: str) -> CatalogProvider | None:
+        return self._by_id.get(provider_id)
+
+    def by_base_url(self, base_url: str) -> CatalogProvider | None:
+        """The provider at ``base_url``, compared without trailing ``/`` and case."""
+        return self._by_base_url.get(normalize_base_url(base_url))
+
+    def by_name(self, name: str) -> CatalogProvider | None:
+        """The provider with this display name, case-insensitively."""
+        return self._by_name.get(name.casefold())
+
+    def by_env_key(self, variable: str) -> list[CatalogProvider]:
+        """Every provider whose API key lives in ``variable``, in catalog order."""
+        return list(self._by_env_key.get(variable, ()))
+
+    def listings(self) -> Iterator[tuple[str, ProviderInfo, int]]:
+        """(id, registry definition, model count) for each provider, in catalog order."""
+        for p in self.providers:
+            info = ProviderInfo(
+                name=p.name, base_url=p.base_url, env_key=p.env_key, wire_api=p.wire_api
+            )
+            yield p.id, info, len(p.models)
+
+
+class BundledCompatibilityCatalog:
+    """The model compatibility catalog, indexed by id and by each alias."""
+
+    __slots__ = ("_by_alias", "_by_id", "entries", "generated_from")
+
+    def __init__(self, catalog: CompatibilityCatalog) -> None:
+        self.generated_from = catalog.generated_from
+        self.entries = catalog.entries
+        self._by_id = {entry.id: entry for entry in catalog.entries}
+        self._by_alias = {alias: e for e in catalog.entries for alias in e.aliases}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[CompatibilityEntry]:
+        return iter(self.entries)
+
+    def get(self, model_id: str) -> CompatibilityEntry | None:
+        """The entry for ``model_id``: an exact id first, then a unique alias."""
+        return self._by_id.get(model_id) or self._by_alias.get(model_id)
+
+
+def _decode(path: Path, kind: type[_T]) -> _T:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"bundled catalog {path} cannot be read: {exc.strerror}") from exc
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as exc:
+        raise CatalogError(
+            f"bundled catalog {path} is corrupt ({len(data)} bytes): {exc}; "
+            "reinstall modelwire or regenerate it with `modelwire catalog generate`"
+        ) from exc
+
+
+def load_provider_catalog(path: Path | None = None) -> BundledProviderCatalog:
+    """Decode and index a provider catalog file (default: the bundled one), uncached."""
+    path = path or catalog_dir() / PROVIDER_CATALOG_FILE
+    return BundledProviderCatalog(_decode(path, ProviderCatalog))
+
+
+def load_compatibility_catalog(path: Path | None = None) -> BundledCompatibilityCatalog:
+    """Decode and index a compatibility catalog file (default: the bundled one), uncached."""
+    path = path or catalog_dir() / COMPATIBILITY_CATALOG_FILE
+    return BundledCompatibilityCatalog(_decode(path, CompatibilityCatalog))
+
+
+_lock = threading.Lock()
+_provider_catalog: BundledProviderCatalog | None = None
+_compatibility_catalog: BundledCompatibilityCatalog | None = None
+
+
+def provider_catalog() -> BundledProviderCatalog:
+    """The bundled provider catalog, decoded once per process on first call."""
+    global _provider_catalog
+    if _provider_catalog is None:
+        with _lock:
+            if _provider_catalog is None:
+                _provider_catalog = load_provider_catalog()
+    return _provider_catalog
+
+
+def compatibility_catalog() -> BundledCompatibilityCatalog:
+    """The bundled compatibility catalog, decoded once per process on first call."""
+    global _compatibility_catalog
+    if _compatibility_catalog is None:
+        with _lock:
+            if _compatibility_catalog is None:
+                _compatibility_catalog = load_compatibility_catalog()
+    return _compatibility_catalog

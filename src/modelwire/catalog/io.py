@@ -1,0 +1,76 @@
+"""Reading generator sources (a path or a URL) and writing catalog files.
+
+Catalog files are written in one canonical form (msgspec's encoding, two-space indent,
+trailing newline) so regenerating from the same sources reproduces them byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from ..errors import CatalogError
+
+__all__ = ["dump_catalog", "is_url", "read_source", "write_catalog"]
+
+FETCH_TIMEOUT_S = 30.0
+USER_AGENT = "modelwire-catalog-generator"
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def read_source(
+    source: str | Path, *, what: str, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """The bytes of a local file or an HTTP(S) URL; any failure is a ``CatalogError``.
+
+    ``what`` names the source in messages ("models.dev catalog"), so a failing run says
+    which of its inputs failed and where it was looked for.
+    """
+    text = str(source)
+    if not is_url(text):
+        try:
+            return Path(text).read_bytes()
+        except OSError as exc:
+            raise CatalogError(f"cannot read the {what} at {text}: {exc.strerror}") from exc
+    import httpx
+
+    try:
+        response = httpx.get(
+            text,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            timeout=FETCH_TIMEOUT_S,
+            follow_redirects=True,
+        )
+    except httpx.HTTPError as exc:
+        raise CatalogError(f"cannot fetch the {what} from {text}: {exc}") from exc
+    if response.status_code != 200:
+        raise CatalogError(f"cannot fetch the {what} from {text}: HTTP {response.status_code}")
+    return response.content
+
+
+def dump_catalog(catalog: msgspec.Struct) -> bytes:
+    """The canonical bytes of a catalog file."""
+    return msgspec.json.format(msgspec.json.encode(catalog), indent=2) + b"\n"
+
+
+def write_catalog(path: Path, catalog: msgspec.Struct) -> int:
+    """Write ``catalog`` to ``path`` atomically; returns the number of bytes written."""
+    data = dump_catalog(catalog)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
