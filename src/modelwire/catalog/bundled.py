@@ -142,7 +142,7 @@ def _decode(path: Path, kind: type[_T]) -> _T:
         raise CatalogError(f"bundled catalog {path} cannot be read: {exc.strerror}") from exc
     try:
         return msgspec.json.decode(data, type=kind)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(
             f"bundled catalog {path} is corrupt ({len(data)} bytes): {exc}; "
             "reinstall modelwire or regenerate it with `modelwire catalog generate`"

@@ -114,7 +114,7 @@ def load_provider_overrides(path: Path) -> ProviderCatalogOverrides:
         return msgspec.json.decode(path.read_bytes(), type=ProviderCatalogOverrides)
     except OSError as exc:
         raise CatalogError(f"cannot read overrides {path}: {exc.strerror}") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"overrides {path} are invalid: {exc}") from exc
 
 
@@ -122,7 +122,7 @@ def decode_models_dev(data: bytes, *, origin: str) -> dict[str, _SourceProvider]
     """Decode models.dev's ``api.json`` into the typed subset the generator reads."""
     try:
         return msgspec.json.decode(data, type=dict[str, _SourceProvider])
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"the models.dev catalog from {origin} is invalid: {exc}") from exc
 
 
@@ -188,7 +188,7 @@ def generate_providers(
             )
         try:
             existing = msgspec.json.decode(output.read_bytes(), type=ProviderCatalog)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise CatalogError(f"the existing catalog {output} is invalid: {exc}") from exc
     catalog = build_provider_catalog(models_dev, generation, only=only, existing=existing)
     write_catalog(output, catalog)
@@ -337,7 +337,7 @@ def _live_ids(provider_id: str, live: LiveModelSource, generation: ProviderGener
         data = read_source(live.url, what=f"live model list for {provider_id}", headers=headers)
     try:
         listing = msgspec.json.decode(data, type=_LiveList)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(
             f"the model list for {provider_id} from {origin} is invalid: {exc}"
         ) from exc

@@ -1,0 +1,26 @@
+"""Fixtures shared across the suites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The project's ``../shared`` folder (source data, seed, spec), or a skip when absent.
+
+    A fresh clone stands alone; CI and the developers' machines have ``../shared`` beside it.
+    """
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"{SHARED} is absent: regeneration and seed checks need ../shared/data")
+    return SHARED
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,112 @@
+"""The committed provider catalog: reproducible from ../shared/data, and true to the seed table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from modelwire.catalog.bundled import PROVIDER_CATALOG_FILE
+from modelwire.catalog.providers_gen import (
+    ProviderGeneration,
+    generate_providers,
+    load_provider_overrides,
+)
+from modelwire.catalog.schema import ProviderCatalog
+
+SEED_ROW = re.compile(
+    r"^(?P<lead>.*?)(?P<wire>chat|messages|responses)(?P<env>[A-Z0-9_]*[A-Z_])(?P<models>\d+)$"
+)
+
+
+def regenerate(repo: Path, shared: Path, output: Path) -> ProviderCatalog:
+    overrides = load_provider_overrides(repo / "catalogs" / "provider_catalog_overrides.json")
+    generation = ProviderGeneration(
+        overrides,
+        env={},
+        live_source_files={"moonshotai": shared / "data" / "live-models" / "moonshotai.json"},
+    )
+    return generate_providers(
+        shared / "data" / "models-dev" / "api.json", generation=generation, output=output
+    )
+
+
+def seed_rows(shared: Path, known_ids: set[str]) -> list[tuple[str, str, str]]:
+    """(id, wire API, env var) for each row of the seed's generated-provider table whose id
+    the source has. The seed's table cells are run together, so the id is recognised as the
+    longest known id the row starts with."""
+    text = (shared / "seed" / "providers.txt").read_text()
+    table = text.split("Provider IDNameWire APIAuth envModels", 1)[1]
+    table = table.split("Model Picker Behavior", 1)[0]
+    rows = []
+    for line in filter(None, (raw.strip() for raw in table.splitlines())):
+        match = SEED_ROW.match(line)
+        assert match is not None, line
+        lead = match["lead"]
+        candidates = [i for i in known_ids if lead.startswith(i) and len(lead) > len(i)]
+        if candidates:
+            rows.append((max(candidates, key=len), match["wire"], match["env"]))
+    return rows
+
+
+def test_regenerating_from_shared_data_reproduces_the_committed_file(
+    repo: Path, shared: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / PROVIDER_CATALOG_FILE
+    regenerate(repo, shared, output)
+    committed = repo / "catalogs" / PROVIDER_CATALOG_FILE
+    assert output.read_bytes() == committed.read_bytes()
+
+
+def test_catalog_agrees_with_the_seed_table(repo: Path, shared: Path) -> None:
+    data = (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes()
+    catalog = msgspec.json.decode(data, type=ProviderCatalog)
+    source = msgspec.json.decode((shared / "data" / "models-dev" / "api.json").read_bytes())
+    rows = seed_rows(shared, set(source))
+    assert len(rows) >= 100
+    by_id = {p.id: p for p in catalog.providers}
+    for provider_id, wire_api, env_key in rows:
+        generated = by_id[provider_id]
+        assert (provider_id, generated.wire_api.value, generated.env_key) == (
+            provider_id,
+            wire_api,
+            env_key,
+        )
+    position = {p.id: i for i, p in enumerate(catalog.providers)}
+    seed_order = [provider_id for provider_id, _, _ in rows]
+    assert sorted(seed_order, key=position.__getitem__) == seed_order
+    assert by_id["zai"].env_key == "ZHIPU_API_KEY"
+
+
+def test_first_thirty_four_seed_rows_carry_explicit_priorities(repo: Path, shared: Path) -> None:
+    catalog = msgspec.json.decode(
+        (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes(), type=ProviderCatalog
+    )
+    explicit = [p for p in catalog.providers if p.sort_priority != 100]
+    assert len(explicit) == 34
+    assert catalog.providers[:34] == explicit
+    rest = catalog.providers[34:]
+    assert [p.name.lower() for p in rest] == sorted(p.name.lower() for p in rest)
+
+
+def test_moonshot_models_follow_the_live_list(repo: Path, shared: Path) -> None:
+    live = msgspec.json.decode((shared / "data" / "live-models" / "moonshotai.json").read_bytes())
+    catalog = msgspec.json.decode(
+        (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes(), type=ProviderCatalog
+    )
+    moonshot = next(p for p in catalog.providers if p.id == "moonshotai")
+    assert sorted(m.id for m in moonshot.models) == sorted(m["id"] for m in live["data"])
+
+
+@pytest.mark.parametrize("provider_id", ["moonshotai", "zai"])
+def test_thinking_toggles_come_from_overrides(repo: Path, provider_id: str) -> None:
+    overrides = load_provider_overrides(repo / "catalogs" / "provider_catalog_overrides.json")
+    patched = overrides.provider_model_metadata_overrides[provider_id]
+    catalog = msgspec.json.decode(
+        (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes(), type=ProviderCatalog
+    )
+    provider = next(p for p in catalog.providers if p.id == provider_id)
+    toggled = {m.id for m in provider.models if m.thinking_toggle}
+    assert toggled == {i for i, patch in patched.items() if patch.get("thinking_toggle")}
