@@ -41,3 +41,28 @@ def bench(session: nox.Session) -> None:
     """Benchmark gates at full precision; set MODELWIRE_BENCH_FAST=1 for the CI-sized run."""
     session.install("-e", ".[dev]")
     session.run("pytest", "benches", "-s", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def catalogs(session: nox.Session) -> None:
+    """Regenerate both bundled catalogs.
+
+    ``nox -s catalogs`` reads the live sources (models.dev, the Moonshot list, which needs
+    MOONSHOT_API_KEY or KIMI_API_KEY, and LiteLLM's metadata). ``nox -s catalogs -- offline``
+    reads the snapshots in ../shared/data instead, which is how the committed files are made.
+    """
+    session.install("-e", ".")
+    if "offline" in session.posargs:
+        data = "../shared/data"
+        session.run(
+            "modelwire", "catalog", "generate", "providers",
+            "--source", f"{data}/models-dev/api.json",
+            "--live-source", f"moonshotai={data}/live-models/moonshotai.json",
+        )  # fmt: skip
+        session.run(
+            "modelwire", "catalog", "generate", "compatibility",
+            "--source", f"{data}/litellm/model_prices_and_context_window.json",
+        )  # fmt: skip
+    else:
+        session.run("modelwire", "catalog", "generate", "providers")
+        session.run("modelwire", "catalog", "generate", "compatibility")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from _ratio import ratio
 from modelwire.config import Config
 from modelwire.providers import ProviderInfo, WireApi
 from modelwire.registry import CatalogListing, ProviderRegistry
+
+from _ratio import ratio
 
 SCALE_GATE = 1.5
 LOOKUPS = 20_000
