@@ -733,3 +733,98 @@ def test_console_script_reports_a_bad_config_in_one_line(tmp_path: Path) -> None
     assert lines[0].startswith(f"modelwire: error: {config}: model_providers.example.wire_api")
     assert completed.stdout == ""
     assert config.read_bytes() == before
+
+
+# --- catalogs ------------------------------------------------------------------------------
+
+
+def test_providers_markdown_prints_the_seed_table_shape(cli: Cli, config: Path) -> None:
+    write(config, SEED_EXAMPLE)
+    result = cli("providers", "--markdown")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0] == "| Provider ID | Name | Wire API | Auth env | Models |"
+    assert lines[1] == "|---|---|---|---|---|"
+    assert "| openai | OpenAI | responses |  |  |" in lines
+    assert "| example | Example | chat | EXAMPLE_API_KEY |  |" in lines
+    anthropic = next(line for line in lines if line.startswith("| anthropic |"))
+    assert anthropic.startswith("| anthropic | Anthropic | messages | ANTHROPIC_API_KEY | ")
+    assert anthropic.removesuffix(" |").rsplit("| ", 1)[1].isdigit()
+
+
+def test_providers_json_includes_catalog_providers_with_model_counts(cli: Cli) -> None:
+    rows = listing(cli("providers", "--json"))
+    groq = rows["groq"]
+    assert groq["source"] == "catalog"
+    assert groq["auth"] == "env-key"
+    assert groq["env_key"] == "GROQ_API_KEY"
+    assert isinstance(groq["models"], int)
+    assert groq["models"] > 0
+    assert list(rows)[:4] == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+
+
+def test_configured_provider_redirects_a_catalog_provider(cli: Cli, config: Path) -> None:
+    write(
+        config, '[model_providers.groq]\nname = "Groq proxy"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    groq = listing(cli("providers", "--json"))["groq"]
+    assert (groq["source"], groq["base_url"], groq["name"]) == (
+        "config",
+        "http://127.0.0.1:9/v1",
+        "Groq proxy",
+    )
+
+
+MINI_SOURCE = (
+    b'{"tiny": {"name": "Tiny", "npm": "@ai-sdk/openai-compatible", "api": "https://t.example/v1",'
+    b' "env": ["TINY_KEY"], "models": {"t1": {"tool_call": true}}}}'
+)
+
+
+def test_catalog_generate_providers_writes_and_reports_counts(cli: Cli, tmp_path: Path) -> None:
+    source = write(tmp_path / "api.json", MINI_SOURCE)
+    output = tmp_path / "out.json"
+    result = cli(
+        "catalog", "generate", "providers", "--source", str(source), "--output", str(output)
+    )
+    assert result.code == 0, result.err
+    assert result.out == f"wrote 1 providers, 1 models to {output}\n"
+    assert orjson.loads(output.read_bytes())["providers"][0]["id"] == "tiny"
+
+
+def test_catalog_generate_providers_failure_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    line = assert_one_error_line(
+        cli("catalog", "generate", "providers", "--source", str(tmp_path / "missing.json"),
+            "--output", str(output))
+    )  # fmt: skip
+    assert "models.dev catalog" in line
+    assert not output.exists()
+
+
+def test_catalog_generate_needs_moonshot_auth_or_a_recorded_list(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    monkeypatch.delenv("KIMI_API_KEY", raising=False)
+    source = write(
+        tmp_path / "api.json",
+        b'{"moonshotai": {"name": "Moonshot AI", "npm": "@ai-sdk/openai-compatible",'
+        b' "api": "https://api.moonshot.ai/v1", "env": ["MOONSHOT_API_KEY"],'
+        b' "models": {"kimi-k2.5": {"tool_call": true}}}}',
+    )
+    output = tmp_path / "out.json"
+    base = ("catalog", "generate", "providers", "--source", str(source), "--output", str(output))
+    line = assert_one_error_line(cli(*base))
+    assert "MOONSHOT_API_KEY or KIMI_API_KEY" in line
+    assert "https://api.moonshot.ai/v1/models" in line
+    recorded = write(tmp_path / "live.json", b'{"data": [{"id": "kimi-k2.5"}, {"id": "kimi-k3"}]}')
+    result = cli(*base, "--live-source", f"moonshotai={recorded}")
+    assert result.code == 0, result.err
+    assert "2 models" in result.out
+
+
+def test_live_source_argument_must_be_id_equals_path(cli: Cli) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli("catalog", "generate", "providers", "--live-source", "moonshotai")
+    assert caught.value.code == 2
