@@ -45,7 +45,7 @@ _T = TypeVar("_T", bound=msgspec.Struct)
 
 def catalog_dir() -> Path:
     """Where the package's catalog files (and the generators' override files) live."""
-    return Path(str(resources.files("modelwire") / "catalogs"))
+    return Path(str(resources.files("modelwire") / "catalogs")).resolve()
 
 
 def normalize_base_url(url: str) -> str:
