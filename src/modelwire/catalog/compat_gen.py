@@ -17,7 +17,7 @@ import msgspec
 import orjson
 
 from ..errors import CatalogError
-from .io import is_url, read_source, write_catalog
+from .io import decode_overrides, is_url, read_source, write_catalog
 from .schema import CompatibilityCatalog, CompatibilityEntry, ReasoningControl, Visibility
 
 __all__ = [
@@ -45,12 +45,8 @@ class CompatibilityOverrides(msgspec.Struct, frozen=True, forbid_unknown_fields=
 
 
 def load_compatibility_overrides(path: Path) -> CompatibilityOverrides:
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=CompatibilityOverrides)
-    except OSError as exc:
-        raise CatalogError(f"cannot read overrides {path}: {exc.strerror}") from exc
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"overrides {path} are invalid: {exc}") from exc
+    """Decode the overrides file; a malformed one names the file and the JSON path."""
+    return decode_overrides(path, CompatibilityOverrides)
 
 
 class _Flags:

@@ -10,12 +10,15 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 from ..errors import CatalogError
 
-__all__ = ["dump_catalog", "is_url", "read_source", "write_catalog"]
+__all__ = ["decode_overrides", "dump_catalog", "is_url", "read_source", "write_catalog"]
+
+_T = TypeVar("_T")
 
 FETCH_TIMEOUT_S = 30.0
 USER_AGENT = "modelwire-catalog-generator"
@@ -53,6 +56,16 @@ def read_source(
     if response.status_code != 200:
         raise CatalogError(f"cannot fetch the {what} from {text}: HTTP {response.status_code}")
     return response.content
+
+
+def decode_overrides(path: Path, kind: type[_T]) -> _T:
+    """Decode a generator's overrides file; a malformed one names the file and JSON path."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except OSError as exc:
+        raise CatalogError(f"cannot read overrides {path}: {exc.strerror}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"overrides {path} are invalid: {exc}") from exc
 
 
 def dump_catalog(catalog: msgspec.Struct) -> bytes:

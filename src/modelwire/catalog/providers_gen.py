@@ -18,7 +18,7 @@ import msgspec
 
 from ..errors import CatalogError
 from ..providers import WireApi
-from .io import read_source, write_catalog
+from .io import decode_overrides, read_source, write_catalog
 from .schema import CatalogModel, CatalogProvider, ProviderCatalog
 
 __all__ = [
@@ -110,12 +110,7 @@ class ProviderGeneration:
 
 def load_provider_overrides(path: Path) -> ProviderCatalogOverrides:
     """Decode the overrides file; a malformed one names the file and the JSON path."""
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=ProviderCatalogOverrides)
-    except OSError as exc:
-        raise CatalogError(f"cannot read overrides {path}: {exc.strerror}") from exc
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"overrides {path} are invalid: {exc}") from exc
+    return decode_overrides(path, ProviderCatalogOverrides)
 
 
 def decode_models_dev(data: bytes, *, origin: str) -> dict[str, _SourceProvider]:
