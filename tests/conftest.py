@@ -24,3 +24,9 @@ def shared() -> Path:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Async tests run on both event loops modelwire supports."""
+    return str(request.param)
