@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -58,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="modelwire",
-        description="List, inspect and select LLM providers.",
+        description="List, inspect and select LLM providers; replay captured streams.",
     )
     parser.add_argument("--version", action="version", version=f"modelwire {__version__}")
     commands = parser.add_subparsers(
@@ -125,6 +125,20 @@ def _build_parser() -> argparse.ArgumentParser:
     gen_compat.add_argument("--overrides", metavar="PATH", type=Path)
     gen_compat.set_defaults(handler=_cmd_generate_compatibility)
 
+    replay = commands.add_parser(
+        "decode", help="replay a captured stream: one JSON line per common event, then the total"
+    )
+    replay.add_argument("--wire", required=True, choices=("responses", "chat", "messages"))
+    reads = replay.add_mutually_exclusive_group()
+    reads.add_argument(
+        "--read-size", metavar="N", type=_positive_int, help="feed the stream N bytes per read"
+    )
+    reads.add_argument(
+        "--cuts", metavar="FILE", type=Path, help="feed the reads a .chunks.json file describes"
+    )
+    replay.add_argument("file", metavar="FILE", help="the captured body (- for stdin)")
+    replay.set_defaults(handler=_cmd_decode)
+
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
     presets = setup.add_subparsers(
         dest="preset", required=True, metavar="PRESET", parser_class=_Parser
@@ -135,6 +149,29 @@ def _build_parser() -> argparse.ArgumentParser:
     openai_key.add_argument("--model", metavar="M", help="also set the default model")
     openai_key.set_defaults(handler=_cmd_setup_openai_api_key)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from . import _replay
+
+    body = _replay.read_input(args.file)
+    if args.cuts is not None:
+        reads: Iterable[bytes] = _replay.reads_from_cuts(body, args.cuts)
+    elif args.read_size is not None:
+        reads = _replay.reads_of_size(body, args.read_size)
+    else:
+        reads = [body]
+    return _replay.replay(args.wire, args.file, reads, body, out)
 
 
 def _registry(env: Mapping[str, str]) -> ProviderRegistry:

@@ -1,0 +1,180 @@
+"""The wire layer's entry points: encode a request, decode a stream or a body.
+
+These are the functions the transport and users build on. They are pure: bytes in, events
+out, with no I/O of their own, so the same code serves a live HTTP stream, a replayed capture
+(``modelwire decode``) and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+
+import msgspec
+import orjson
+
+from ..errors import StreamDecodeError
+from ._codecs import codec_for
+from ._stream import StreamCodec
+from .endpoints import stream_path
+from .events import Event, Response, ResponseAccumulator
+from .request import Request
+from .sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+
+__all__ = [
+    "StreamDecoding",
+    "adecode",
+    "adecode_raw",
+    "collect",
+    "decode",
+    "decode_raw",
+    "decode_response",
+    "encode",
+    "encode_body",
+    "stream_decoder",
+]
+
+
+def encode_body(wire_api: str, request: Request) -> dict[str, object]:
+    """The JSON body for ``request`` as a dict (keys in the API's documented order)."""
+    return codec_for(wire_api).encode_body(request)
+
+
+def encode(wire_api: str, request: Request, *, base_url: str | None = None) -> tuple[str, bytes]:
+    """``(path, body)``: the path relative to the base URL and the exact bytes to send.
+
+    Pass the provider's ``base_url`` for the messages API, whose path depends on whether the
+    base already ends in ``/v1`` (spec §1).
+    """
+    body = codec_for(wire_api).encode_body(request)
+    return stream_path(str(wire_api), base_url), orjson.dumps(body)
+
+
+def stream_decoder(wire_api: str) -> StreamCodec:
+    """A fresh decoder for one stream of ``wire_api``: feed it SSE events, get common events."""
+    return codec_for(wire_api).stream_decoder()
+
+
+class StreamDecoding:
+    """Push-style decoding of one stream: feed each read, get the common events it completed.
+
+    The transport and ``modelwire decode`` drive this directly; ``decode``/``adecode`` wrap it
+    for iterables. After the terminal event ``done`` is true and further reads are ignored.
+    """
+
+    __slots__ = ("codec", "framer")
+
+    def __init__(self, wire_api: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self.codec = stream_decoder(wire_api)
+        self.framer = SSEDecoder(max_line_bytes=max_line_bytes)
+
+    @property
+    def done(self) -> bool:
+        return self.codec.done
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        try:
+            events = self.framer.feed(chunk)
+        except StreamDecodeError as exc:
+            return self.codec.fail("decode_error", str(exc))
+        if not events:
+            return []
+        self.codec.position = self.framer.position
+        return self.codec.feed(events)
+
+    def close(self) -> list[Event]:
+        """The body ended (EOF): the terminal event, if the stream had not produced one."""
+        return self.codec.finish()
+
+
+def decode(
+    wire_api: str, chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[Event]:
+    """Common events from a stream's reads; always ends with exactly one terminal event."""
+    decoding = StreamDecoding(wire_api, max_line_bytes=max_line_bytes)
+    feed = decoding.feed
+    codec = decoding.codec
+    for chunk in chunks:
+        events = feed(chunk)
+        if events:
+            yield from events
+            if codec.done:
+                return
+    yield from decoding.close()
+
+
+async def adecode(
+    wire_api: str,
+    chunks: AsyncIterable[bytes],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> AsyncIterator[Event]:
+    """``decode`` over an async iterable of reads (an httpx response's ``aiter_raw()``)."""
+    decoding = StreamDecoding(wire_api, max_line_bytes=max_line_bytes)
+    feed = decoding.feed
+    codec = decoding.codec
+    async for chunk in chunks:
+        events = feed(chunk)
+        if events:
+            for event in events:
+                yield event
+            if codec.done:
+                return
+    for event in decoding.close():
+        yield event
+
+
+def decode_raw(
+    wire_api: str, chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[object]:
+    """The provider's own typed events, one per SSE event with data (raw mode).
+
+    Malformed data raises ``StreamDecodeError``; sentinels such as chat's ``[DONE]`` yield
+    nothing.
+    """
+    native = codec_for(wire_api).stream_decoder.native
+    framer = SSEDecoder(max_line_bytes=max_line_bytes)
+    for chunk in chunks:
+        for event in framer.feed(chunk):
+            if event.data:
+                typed = _native(native, event.data, framer.position)
+                if typed is not None:
+                    yield typed
+
+
+async def adecode_raw(
+    wire_api: str,
+    chunks: AsyncIterable[bytes],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> AsyncIterator[object]:
+    """``decode_raw`` over an async iterable of reads."""
+    native = codec_for(wire_api).stream_decoder.native
+    framer = SSEDecoder(max_line_bytes=max_line_bytes)
+    async for chunk in chunks:
+        for event in framer.feed(chunk):
+            if event.data:
+                typed = _native(native, event.data, framer.position)
+                if typed is not None:
+                    yield typed
+
+
+def _native(native: Callable[[bytes], object | None], data: bytes, position: int) -> object | None:
+    try:
+        return native(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise StreamDecodeError(
+            f"invalid event data in the stream's first {position} bytes: {exc}"
+        ) from exc
+
+
+def collect(events: Iterable[Event]) -> Response:
+    """Fold common events into the aggregated ``Response``."""
+    accumulator = ResponseAccumulator()
+    for event in events:
+        accumulator.add(event)
+    return accumulator.result()
+
+
+def decode_response(wire_api: str, body: bytes) -> Response:
+    """A non-streamed response body, aggregated the same way a stream is."""
+    return collect(stream_decoder(wire_api).decode_body(body))

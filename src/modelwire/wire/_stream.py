@@ -1,0 +1,217 @@
+"""What every stream codec shares: the event sink that enforces the common model's invariants.
+
+A codec subclasses ``StreamCodec`` and implements ``on_data`` (one SSE event's data) and
+``on_eof`` (the body ended with no terminal event). It reports what it read through the
+``_start``/``_text``/``_tool_*``/``_complete``/``_fail`` helpers, which are the only code that
+appends to the output, so the invariants hold for every API at once: ``start`` first, deltas
+never empty, tool indexes in order of first appearance, ``usage`` once and only right before
+``completed``, ``stop`` turned into ``tool_calls`` after a tool call, and exactly one terminal
+event, after which everything is ignored (and counted).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+from .events import (
+    Completed,
+    ErrorEvent,
+    Event,
+    FinishReason,
+    ReasoningDelta,
+    ReasoningEnd,
+    Start,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    is_retryable,
+)
+from .sse import SSEEvent
+
+__all__ = ["StreamCodec"]
+
+_EXCERPT = 120
+
+
+class StreamCodec:
+    """One stream's decoder from SSE events to common events. Not reusable across streams."""
+
+    wire_api: ClassVar[str]
+
+    __slots__ = (
+        "_out",
+        "_started",
+        "_tool_args",
+        "_tool_ended",
+        "_tool_ids",
+        "_tool_names",
+        "_tools_finished",
+        "done",
+        "events_after_terminal",
+        "events_seen",
+        "failed_event",
+        "position",
+        "unknown_events",
+    )
+
+    def __init__(self) -> None:
+        self._out: list[Event] = []
+        self._started = False
+        self._tool_ids: list[str | None] = []
+        self._tool_names: list[str] = []
+        self._tool_args: list[list[str]] = []
+        self._tool_ended: list[bool] = []
+        self._tools_finished = False
+        self.done = False
+        """True once the terminal event was produced; later input is ignored."""
+        self.events_seen = 0
+        """SSE events with data, counted from 1, so errors can name the one that failed."""
+        self.events_after_terminal = 0
+        self.failed_event: int | None = None
+        """The number of the SSE event whose data could not be decoded, if one could not."""
+        self.unknown_events = 0
+        """Events of a type the codec does not know, skipped as the spec asks."""
+        self.position = 0
+        """Stream bytes consumed when the current batch was framed; set by the driver."""
+
+    # --- driving ------------------------------------------------------------------------------
+
+    def feed(self, events: list[SSEEvent]) -> list[Event]:
+        """Decode a batch of SSE events (one read's worth) into common events."""
+        out: list[Event] = []
+        self._out = out
+        for event in events:
+            if self.done:
+                self.events_after_terminal += 1
+                continue
+            data = event.data
+            if not data:
+                continue
+            self.events_seen += 1
+            try:
+                self.on_data(data, event.event)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._decode_failed(str(exc), data)
+        return out
+
+    def decode_body(self, body: bytes) -> list[Event]:
+        """Decode a whole non-streamed response body into the same common events."""
+        out: list[Event] = []
+        self._out = out
+        self.events_seen = 1
+        try:
+            self.on_body(body)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            self._decode_failed(str(exc), body)
+        if not self.done:
+            self.on_eof()
+        return out
+
+    def finish(self) -> list[Event]:
+        """The body ended: close what is open or report the truncation."""
+        out: list[Event] = []
+        self._out = out
+        if not self.done:
+            self.on_eof()
+        return out
+
+    def fail(self, code: str, message: str | None) -> list[Event]:
+        """Terminate from outside (framing error, idle timeout) unless already terminated."""
+        out: list[Event] = []
+        self._out = out
+        if not self.done:
+            self._fail(code, message)
+        return out
+
+    # --- for subclasses -----------------------------------------------------------------------
+
+    @staticmethod
+    def native(data: bytes) -> object | None:
+        """One event's data as the API's own typed struct (raw mode); ``None`` for sentinels."""
+        raise NotImplementedError
+
+    def on_data(self, data: bytes, event: str) -> None:
+        raise NotImplementedError
+
+    def on_body(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def on_eof(self) -> None:
+        self._fail("stream_truncated", "the stream ended before its terminal event")
+
+    def _start(self, response_id: str | None, model: str | None) -> None:
+        if not self._started:
+            self._started = True
+            self._out.append(Start(response_id, model))
+
+    def _text(self, text: str | None) -> None:
+        if text:
+            self._out.append(TextDelta(text))
+
+    def _reasoning(self, text: str | None) -> None:
+        if text:
+            self._out.append(ReasoningDelta(text))
+
+    def _reasoning_end(self, block_id: str | None, signature: str | None, redacted: bool) -> None:
+        self._out.append(ReasoningEnd(block_id, signature, redacted))
+
+    def _tool_start(self, call_id: str | None, name: str) -> int:
+        """Open a call and return its common index (order of first appearance)."""
+        index = len(self._tool_ids)
+        self._tool_ids.append(call_id)
+        self._tool_names.append(name)
+        self._tool_args.append([])
+        self._tool_ended.append(False)
+        self._out.append(ToolCallStart(index, call_id, name))
+        return index
+
+    def _tool_delta(self, index: int, arguments: str | None) -> None:
+        if arguments and not self._tool_ended[index]:
+            self._tool_args[index].append(arguments)
+            self._out.append(ToolCallDelta(index, arguments))
+
+    def _tool_end(self, index: int, empty_arguments: str = "") -> None:
+        """Close one call; ``empty_arguments`` stands in when no argument bytes arrived."""
+        if self._tool_ended[index]:
+            return
+        self._tool_ended[index] = True
+        self._tools_finished = True
+        arguments = "".join(self._tool_args[index]) or empty_arguments
+        self._out.append(
+            ToolCallEnd(index, self._tool_ids[index], self._tool_names[index], arguments)
+        )
+
+    def _end_open_tools(self) -> None:
+        for index, ended in enumerate(self._tool_ended):
+            if not ended:
+                self._tool_end(index)
+
+    @property
+    def _tool_count(self) -> int:
+        return len(self._tool_ids)
+
+    def _complete(self, finish: FinishReason | None, raw: str | None, usage: Usage | None) -> None:
+        if finish == "stop" and self._tools_finished:
+            finish = "tool_calls"
+        if usage is not None:
+            self._out.append(usage)
+        self._out.append(Completed(finish, raw))
+        self.done = True
+
+    def _fail(self, code: str, message: str | None) -> None:
+        self._out.append(ErrorEvent(code, message, is_retryable(code)))
+        self.done = True
+
+    def _decode_failed(self, reason: str, data: bytes) -> None:
+        self.failed_event = self.events_seen
+        excerpt = data[:_EXCERPT].decode("utf-8", "replace")
+        more = "…" if len(data) > _EXCERPT else ""
+        self._fail(
+            "decode_error",
+            f"{self.wire_api} event #{self.events_seen} (in the stream's first "
+            f"{self.position} bytes) is not a valid event: {reason}; data: {excerpt!r}{more}",
+        )
