@@ -18,7 +18,7 @@ from ._stream import StreamCodec
 from .endpoints import stream_path
 from .events import Event, Response, ResponseAccumulator
 from .request import Request
-from .sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from .sse import DEFAULT_MAX_LINE_BYTES, PayloadFramer, SSEDecoder
 
 __all__ = [
     "StreamDecoding",
@@ -65,7 +65,7 @@ class StreamDecoding:
 
     def __init__(self, wire_api: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.codec = stream_decoder(wire_api)
-        self.framer = SSEDecoder(max_line_bytes=max_line_bytes)
+        self.framer = PayloadFramer(max_line_bytes=max_line_bytes)
 
     @property
     def done(self) -> bool:

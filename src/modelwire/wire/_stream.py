@@ -30,7 +30,6 @@ from .events import (
     Usage,
     is_retryable,
 )
-from .sse import SSEEvent
 
 __all__ = ["StreamCodec"]
 
@@ -80,23 +79,52 @@ class StreamCodec:
 
     # --- driving ------------------------------------------------------------------------------
 
-    def feed(self, events: list[SSEEvent]) -> list[Event]:
-        """Decode a batch of SSE events (one read's worth) into common events."""
+    def feed(self, payloads: list[bytes]) -> list[Event]:
+        """Decode a batch of event payloads (one read's worth, none empty) into common events.
+
+        Codecs override this with a loop specialised for their hot events; this generic one
+        calls ``on_data`` per payload. Either way the batch bookkeeping (event numbers, what
+        came after the terminal event) is done once per batch, not per event.
+        """
         out: list[Event] = []
         self._out = out
-        for event in events:
-            if self.done:
-                self.events_after_terminal += 1
-                continue
-            data = event.data
-            if not data:
-                continue
-            self.events_seen += 1
+        if self._ignored(payloads):
+            return out
+        on_data = self.on_data
+        for data in payloads:
             try:
-                self.on_data(data, event.event)
+                on_data(data)
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self._decode_failed(str(exc), data)
+                self._batch_failed(payloads, data, exc)
+                return out
+            if self.done:
+                self._batch_ended(payloads, data)
+                return out
+        self.events_seen += len(payloads)
         return out
+
+    def _ignored(self, payloads: list[bytes]) -> bool:
+        """After the terminal event a batch is only counted."""
+        if self.done:
+            self.events_after_terminal += len(payloads)
+        return self.done
+
+    def _batch_failed(self, payloads: list[bytes], data: bytes, exc: Exception) -> None:
+        """``data`` (from ``payloads``) did not decode: fail, naming its event number.
+
+        ``index`` finds the first payload equal to ``data``; an equal one earlier in the batch
+        would have failed first, so it is this one.
+        """
+        index = payloads.index(data)
+        self.events_seen += index + 1
+        self._decode_failed(str(exc), data)
+        self.events_after_terminal += len(payloads) - index - 1
+
+    def _batch_ended(self, payloads: list[bytes], data: bytes) -> None:
+        """``data`` was the terminal event: count it and what followed it in the batch."""
+        index = payloads.index(data)
+        self.events_seen += index + 1
+        self.events_after_terminal += len(payloads) - index - 1
 
     def decode_body(self, body: bytes) -> list[Event]:
         """Decode a whole non-streamed response body into the same common events."""
@@ -134,7 +162,7 @@ class StreamCodec:
         """One event's data as the API's own typed struct (raw mode); ``None`` for sentinels."""
         raise NotImplementedError
 
-    def on_data(self, data: bytes, event: str) -> None:
+    def on_data(self, data: bytes) -> None:
         raise NotImplementedError
 
     def on_body(self, body: bytes) -> None:

@@ -14,7 +14,7 @@ import msgspec
 
 from ._codecs import Codec
 from ._stream import StreamCodec
-from .events import FinishReason, Usage
+from .events import Event, FinishReason, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from .request import ImagePart, Message, Request, RequestError, TextPart, ToolResultPart
 
 __all__ = [
@@ -233,7 +233,80 @@ class ChatStreamDecoder(StreamCodec):
             return None
         return decode_chunk(data)
 
-    def on_data(self, data: bytes, event: str) -> None:
+    def feed(self, payloads: list[bytes]) -> list[Event]:
+        """The generic loop, with the commonest chunks inlined.
+
+        A chunk carrying only a text piece, only a reasoning piece, or only an argument piece
+        for a call already started takes the inline path; anything else the general path would
+        look at (ids, names, finish reasons, usage, errors, other choices) sends the chunk to
+        ``on_chunk``, so both paths give the same events.
+        """
+        if self._ignored(payloads) or not self._started:
+            return super().feed(payloads) if not self.done else []
+        out: list[Event] = []
+        self._out = out
+        append = out.append
+        decode = decode_chunk
+        on_chunk = self.on_chunk
+        by_wire_index = self._by_wire_index
+        tool_args = self._tool_args
+        tool_ended = self._tool_ended
+        for data in payloads:
+            try:
+                if data[0] != 0x7B:  # not "{": the [DONE] sentinel, or not JSON
+                    self.on_data(data)
+                    if self.done:
+                        self._batch_ended(payloads, data)
+                        return out
+                    continue
+                chunk = decode(data)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._batch_failed(payloads, data, exc)
+                return out
+            choices = chunk.choices
+            if choices and chunk.usage is None and not chunk.error and chunk.x_groq is None:
+                choice = choices[0]
+                delta = choice.delta
+                if (
+                    delta is not None
+                    and choice.finish_reason is None
+                    and choice.index == 0
+                    and choice.usage is None
+                ):
+                    fragments = delta.tool_calls
+                    reasoning = delta.reasoning_content or delta.reasoning
+                    content = delta.content
+                    if fragments is None:
+                        if reasoning:
+                            if not content:
+                                self._reasoning_open = True
+                                append(ReasoningDelta(reasoning))
+                                continue
+                        elif type(content) is str and not self._reasoning_open:
+                            if content:
+                                append(TextDelta(content))
+                            continue
+                    elif len(fragments) == 1 and not content and not reasoning:
+                        fragment = fragments[0]
+                        function = fragment.function
+                        wire_index = fragment.index
+                        if not fragment.id and function is not None and wire_index is not None:
+                            call = by_wire_index.get(wire_index)
+                            if call is not None and call.index >= 0:
+                                self._latest = call
+                                arguments = function.arguments
+                                if arguments and not tool_ended[call.index]:
+                                    tool_args[call.index].append(arguments)
+                                    append(ToolCallDelta(call.index, arguments))
+                                continue
+            on_chunk(chunk)
+            if self.done:
+                self._batch_ended(payloads, data)
+                return out
+        self.events_seen += len(payloads)
+        return out
+
+    def on_data(self, data: bytes) -> None:
         if data[:1] != b"{" and data.strip() == b"[DONE]":
             self._end()
             return

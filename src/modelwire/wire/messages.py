@@ -16,7 +16,7 @@ import msgspec
 
 from ._codecs import Codec
 from ._stream import StreamCodec
-from .events import FinishReason, Usage
+from .events import Event, FinishReason, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from .request import (
     ImagePart,
     Message,
@@ -380,7 +380,57 @@ class MessagesStreamDecoder(StreamCodec):
                 return None
             raise
 
-    def on_data(self, data: bytes, event: str) -> None:
+    def feed(self, payloads: list[bytes]) -> list[Event]:
+        """The generic loop with the per-token deltas (text, JSON and thinking pieces) inlined;
+        every other event goes through ``on_data``, which handles them the same way."""
+        if self._ignored(payloads) or not self._started:
+            return super().feed(payloads) if not self.done else []
+        out: list[Event] = []
+        self._out = out
+        append = out.append
+        decode = decode_event
+        on_data = self.on_data
+        tool_blocks = self._tool_blocks
+        tool_args = self._tool_args
+        tool_ended = self._tool_ended
+        for data in payloads:
+            item: MessagesEvent | None
+            try:
+                item = decode(data)
+            except msgspec.ValidationError:
+                item = None
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._batch_failed(payloads, data, exc)
+                return out
+            if type(item) is ContentBlockDelta:
+                delta = item.delta
+                if type(delta) is BlockTextDelta:
+                    if delta.text:
+                        append(TextDelta(delta.text))
+                    continue
+                if type(delta) is BlockInputJsonDelta:
+                    tool = tool_blocks.get(item.index)
+                    arguments = delta.partial_json
+                    if tool is not None and arguments and not tool_ended[tool]:
+                        tool_args[tool].append(arguments)
+                        append(ToolCallDelta(tool, arguments))
+                    continue
+                if type(delta) is BlockThinkingDelta:
+                    if delta.thinking:
+                        append(ReasoningDelta(delta.thinking))
+                    continue
+            try:
+                on_data(data)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._batch_failed(payloads, data, exc)
+                return out
+            if self.done:
+                self._batch_ended(payloads, data)
+                return out
+        self.events_seen += len(payloads)
+        return out
+
+    def on_data(self, data: bytes) -> None:
         try:
             item = decode_event(data)
         except msgspec.ValidationError:

@@ -3,8 +3,10 @@
 One ``Request`` describes a turn the same way whatever the wire API: instructions, a list of
 user/assistant messages (text, images, tool results, the assistant's earlier tool calls and
 reasoning blocks), tools with JSON schemas, and generation knobs. Each codec maps it onto its
-API's exact JSON; what one API cannot express is a ``RequestError`` at encode time, never a
-silently dropped field.
+API's exact JSON. Hints an API has no slot for are left out (an image's ``detail`` on
+Messages, a tool result's ``is_error`` on the OpenAI APIs, reasoning blocks on chat, which
+providers do not take back); content an API cannot carry at all is a ``RequestError`` at
+encode time.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import msgspec
 
 from ._codecs import Codec
 from ._stream import StreamCodec
-from .events import FinishReason, Usage
+from .events import Event, FinishReason, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from .request import ImagePart, Message, Request, RequestError, TextPart, ToolResultPart
 
 __all__ = [
@@ -442,7 +442,59 @@ class ResponsesStreamDecoder(StreamCodec):
         except msgspec.ValidationError as miss:
             return _untyped(data, miss)
 
-    def on_data(self, data: bytes, event: str) -> None:
+    def feed(self, payloads: list[bytes]) -> list[Event]:
+        """The generic loop with the per-token events (text, argument and reasoning pieces)
+        inlined; every other event goes through ``on_data``, which handles them the same way."""
+        if self._ignored(payloads) or not self._started:
+            return super().feed(payloads) if not self.done else []
+        out: list[Event] = []
+        self._out = out
+        append = out.append
+        decode = decode_event
+        on_data = self.on_data
+        calls = self._calls
+        tool_args = self._tool_args
+        tool_ended = self._tool_ended
+        for data in payloads:
+            decoded: ResponsesEvent | None
+            try:
+                decoded = decode(data)
+            except msgspec.ValidationError:
+                decoded = None
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._batch_failed(payloads, data, exc)
+                return out
+            if type(decoded) is ResponsesOutputTextDelta:
+                if decoded.delta:
+                    append(TextDelta(decoded.delta))
+                continue
+            if type(decoded) is ResponsesFunctionCallArgumentsDelta:
+                item_id = decoded.item_id
+                index = calls.get(item_id if item_id is not None else decoded.output_index)
+                arguments = decoded.delta
+                if index is not None and arguments and not tool_ended[index]:
+                    tool_args[index].append(arguments)
+                    append(ToolCallDelta(index, arguments))
+                continue
+            if (
+                type(decoded) is ResponsesReasoningSummaryTextDelta
+                or type(decoded) is ResponsesReasoningTextDelta
+            ):
+                if decoded.delta:
+                    append(ReasoningDelta(decoded.delta))
+                continue
+            try:
+                on_data(data)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self._batch_failed(payloads, data, exc)
+                return out
+            if self.done:
+                self._batch_ended(payloads, data)
+                return out
+        self.events_seen += len(payloads)
+        return out
+
+    def on_data(self, data: bytes) -> None:
         try:
             decoded = decode_event(data)
         except msgspec.ValidationError as miss:

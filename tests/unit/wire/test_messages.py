@@ -20,7 +20,6 @@ from modelwire.wire import (
     ReasoningEnd,
     Request,
     RequestError,
-    SSEDecoder,
     Start,
     TextDelta,
     Tool,
@@ -57,6 +56,7 @@ from modelwire.wire.messages import (
     ThinkingBlock,
     ToolUseBlock,
 )
+from modelwire.wire.sse import PayloadFramer
 
 WEATHER = Tool(
     name="get_weather",
@@ -741,7 +741,7 @@ def run(*items: dict[str, Any] | bytes) -> tuple[list[Event], MessagesStreamDeco
     """Decode a whole body and hand back the decoder too, for its counters."""
     codec = stream_decoder("messages")
     assert isinstance(codec, MessagesStreamDecoder)
-    framer = SSEDecoder()
+    framer = PayloadFramer()
     events = codec.feed(framer.feed(sse(*items)))
     events += codec.finish()
     return events, codec

@@ -35,7 +35,6 @@ from modelwire.wire import (
     encode,
     encode_body,
     image,
-    iter_sse,
     stream_decoder,
     tool_result,
     user,
@@ -51,6 +50,7 @@ from modelwire.wire.responses import (
     ResponsesResponse,
     ResponsesStreamDecoder,
 )
+from modelwire.wire.sse import PayloadFramer
 
 WEATHER = Tool(
     name="get_weather",
@@ -398,7 +398,7 @@ def sse(*events: dict[str, Any] | bytes) -> bytes:
 def run(body: bytes) -> tuple[list[dict[str, Any]], ResponsesStreamDecoder]:
     codec = stream_decoder("responses")
     assert isinstance(codec, ResponsesStreamDecoder)
-    out = codec.feed(list(iter_sse([body]))) + ([] if codec.done else codec.finish())
+    out = codec.feed(PayloadFramer().feed(body)) + ([] if codec.done else codec.finish())
     return [msgspec.to_builtins(event) for event in out], codec
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from modelwire.errors import StreamDecodeError
 from modelwire.wire import SSEDecoder, SSEEvent, aiter_sse, iter_sse
+from modelwire.wire.sse import PayloadFramer
 
 
 def decode(*chunks: bytes, **options: int) -> list[SSEEvent]:
@@ -333,3 +334,69 @@ def test_property_matches_the_reference_on_arbitrary_streams(
     raw = b"".join(atoms)
     offsets = data.draw(st.lists(st.integers(1, max(1, len(raw) - 1)), max_size=12))
     assert decode(*cut(raw, offsets)) == reference_decode(raw)
+
+
+# --- the payload framer: the codecs' fast view must equal the full decoder's data -----------
+
+
+def payloads(*chunks: bytes) -> list[bytes]:
+    framer = PayloadFramer()
+    out = [data for chunk in chunks for data in framer.feed(chunk)]
+    assert framer.close() == []
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(atoms=st.lists(SSE_ATOMS, max_size=40), data=st.data())
+def test_property_payload_framer_matches_the_reference(
+    atoms: list[bytes], data: st.DataObject
+) -> None:
+    raw = b"".join(atoms)
+    offsets = data.draw(st.lists(st.integers(1, max(1, len(raw) - 1)), max_size=12))
+    expected = [event.data for event in reference_decode(raw) if event.data]
+    assert payloads(*cut(raw, offsets)) == expected
+
+
+BLOCKS = st.sampled_from(
+    [
+        b'data: {"a":1}\n\n',
+        b'event: e\ndata: {"b":2}\n\n',
+        b"data: \n\n",
+        b": keep-alive\n\n",
+        b"id: 7\ndata: x\n\n",
+        b"data: one\ndata: two\n\n",
+        b"event: e\n\n",
+        b"\n",
+        b"data:tight\n\n",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(blocks=st.lists(BLOCKS, max_size=60), data=st.data())
+def test_property_payload_framer_on_block_mixes(blocks: list[bytes], data: st.DataObject) -> None:
+    raw = b"".join(blocks)
+    offsets = data.draw(st.lists(st.integers(1, max(1, len(raw) - 1)), max_size=20))
+    expected = [event.data for event in reference_decode(raw) if event.data]
+    assert payloads(*cut(raw, offsets)) == expected
+
+
+def test_payload_framer_gives_up_the_block_view_after_repeated_misses() -> None:
+    odd = b": ping\ndata: 1\n\n"
+    framer = PayloadFramer()
+    got = [data for _ in range(20) for data in framer.feed(odd)]
+    assert got == [b"1"] * 20
+    assert framer._lines
+
+
+def test_payload_framer_hands_over_on_a_bom_or_a_cr() -> None:
+    assert payloads(b"\xef\xbb", b"\xbfdata: a\n\n") == [b"a"]
+    assert payloads(b"data: a\n", b"\ndata: b\r\n\r\n") == [b"a", b"b"]
+    assert payloads(b"data: a\n", b"\n") == [b"a"]
+
+
+def test_payload_framer_refuses_an_endless_block() -> None:
+    framer = PayloadFramer(max_line_bytes=1000)
+    framer.feed(b"data: " + b"x" * 900)
+    with pytest.raises(StreamDecodeError):
+        framer.feed(b"x" * 200)
