@@ -59,6 +59,7 @@ __all__ = [
     "AuthKind",
     "CatalogError",
     "CatalogListing",
+    "Client",
     "Completed",
     "Config",
     "ConfigError",
@@ -107,3 +108,19 @@ __all__ = [
     "tool_result",
     "user",
 ]
+
+
+_LAZY = {"Client": "client"}
+"""Public names whose modules pull in the HTTP stack: imported on first use, so that
+``import modelwire`` stays cheap for code that only reads the registry or decodes bytes."""
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelwire' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

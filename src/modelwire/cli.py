@@ -139,6 +139,28 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", metavar="FILE", help="the captured body (- for stdin)")
     replay.set_defaults(handler=_cmd_decode)
 
+    chat = commands.add_parser(
+        "chat", help="stream one reply (with no provider configured: from the embedded mock)"
+    )
+    chat.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
+    chat.add_argument("--model", metavar="M", help="model id (default: config's)")
+    chat.add_argument("--json", action="store_true", help="print common events as JSON lines")
+    chat.add_argument("prompt", metavar="PROMPT")
+    chat.set_defaults(handler=_cmd_chat)
+
+    mock = commands.add_parser(
+        "mock", help="run the embedded mock provider (all three wire APIs) until interrupted"
+    )
+    mock.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    mock.add_argument("--log", metavar="FILE", type=Path, help="append one JSON line per request")
+    mock.add_argument("--require-bearer", metavar="TOKEN", help="answer 401 without this bearer")
+    mock.add_argument("--require-api-key", metavar="KEY", help="answer 401 without this x-api-key")
+    mock.add_argument(
+        "--require-sigv4", action="store_true", help="answer 401 without a SigV4 Authorization"
+    )
+    mock.set_defaults(handler=_cmd_mock)
+
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
     presets = setup.add_subparsers(
         dest="preset", required=True, metavar="PRESET", parser_class=_Parser
@@ -172,6 +194,39 @@ def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -
     else:
         reads = [body]
     return _replay.replay(args.wire, args.file, reads, body, out)
+
+
+def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from ._chat_cli import run_chat
+
+    return run_chat(
+        args.prompt,
+        provider_id=args.provider,
+        model=args.model,
+        as_json=args.json,
+        env=env,
+        out=out,
+    )
+
+
+def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .mock._server import serve_forever
+
+    try:
+        serve_forever(
+            host=args.host,
+            port=args.port,
+            log=args.log,
+            require_bearer=args.require_bearer,
+            require_api_key=args.require_api_key,
+            require_sigv4=args.require_sigv4,
+            out=out,
+        )
+    except OSError as exc:
+        raise ModelwireError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from exc
+    return EXIT_OK
 
 
 def _registry(env: Mapping[str, str]) -> ProviderRegistry:

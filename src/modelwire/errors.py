@@ -14,6 +14,7 @@ __all__ = [
     "AuthError",
     "CatalogError",
     "ConfigError",
+    "ConnectionFailedError",
     "MissingCredentialError",
     "ModelwireError",
     "ProviderError",
@@ -79,11 +80,33 @@ class CatalogError(ModelwireError):
 
 
 class AuthError(ModelwireError):
-    """Raised when credentials cannot be obtained or the provider rejects them."""
+    """Raised when credentials cannot be obtained or the provider rejects them.
+
+    ``provider_id`` and ``credential`` (a description such as "the environment variable
+    OPENAI_API_KEY", never the value) say which credential was involved.
+    """
+
+    def __init__(
+        self, message: str, *, provider_id: str | None = None, credential: str | None = None
+    ) -> None:
+        self.provider_id = provider_id
+        self.credential = credential
+        super().__init__(message)
 
 
 class MissingCredentialError(AuthError):
     """Raised when a provider's ``env_key`` variable is unset or blank."""
+
+    def __init__(self, provider_id: str, variable: str, instructions: str | None = None) -> None:
+        self.variable = variable
+        self.instructions = instructions
+        message = f"provider {provider_id!r} needs the environment variable {variable}, which is "
+        message += "unset or blank"
+        if instructions:
+            message += f" ({instructions})"
+        super().__init__(
+            message, provider_id=provider_id, credential=f"the environment variable {variable}"
+        )
 
 
 class AuthCommandError(AuthError):
@@ -91,11 +114,57 @@ class AuthCommandError(AuthError):
 
 
 class ProviderError(ModelwireError):
-    """Raised when a provider answers with an HTTP error status."""
+    """Raised when a provider answers with an HTTP error status.
+
+    Carries the ``status``, the ``provider_id``, the provider's ``request_id`` header when it
+    sent one, and an ``excerpt`` of the body (its error message when it has a known shape).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        provider_id: str,
+        request_id: str | None = None,
+        excerpt: str | None = None,
+    ) -> None:
+        self.status = status
+        self.provider_id = provider_id
+        self.request_id = request_id
+        self.excerpt = excerpt
+        super().__init__(message)
 
 
 class RateLimitError(ProviderError):
     """Raised on HTTP 429 that is not retried, with ``retry_after`` when the provider sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider_id: str,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        excerpt: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            status=429,
+            provider_id=provider_id,
+            request_id=request_id,
+            excerpt=excerpt,
+        )
+
+
+class ConnectionFailedError(ModelwireError):
+    """Raised when a provider cannot be reached, or the connection fails before a response,
+    on every attempt the retry policy allows."""
+
+    def __init__(self, message: str, *, provider_id: str) -> None:
+        self.provider_id = provider_id
+        super().__init__(message)
 
 
 class StreamError(ModelwireError):

@@ -14,7 +14,9 @@ def test_all_lists_exactly_the_public_names() -> None:
         for name, value in vars(modelwire).items()
         if not name.startswith("_") and not isinstance(value, type(modelwire))
     }
-    assert set(modelwire.__all__) == public | {"__version__"}
+    lazy = set(modelwire._LAZY)
+    assert set(modelwire.__all__) == public | lazy | {"__version__"}
+    assert all(getattr(modelwire, name) is not None for name in lazy)
     assert len(modelwire.__all__) == len(set(modelwire.__all__))
 
 
@@ -27,7 +29,8 @@ def test_every_exported_error_derives_from_modelwire_error() -> None:
 def test_import_does_not_load_the_cli_or_its_presentation_libraries() -> None:
     probe = (
         "import sys, modelwire; "
-        "print(sorted(m for m in ('rich', 'tomlkit', 'modelwire.cli', 'modelwire.setup') "
+        "print(sorted(m for m in ('rich', 'tomlkit', 'modelwire.cli', 'modelwire.setup', "
+        "'httpx', 'uvicorn', 'starlette', 'modelwire.client', 'modelwire.mock') "
         "if m in sys.modules))"
     )
     result = subprocess.run(

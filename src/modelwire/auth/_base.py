@@ -1,0 +1,38 @@
+"""The interface every kind of provider auth implements."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..providers import AuthKind
+
+__all__ = ["Credentials", "NoCredentials"]
+
+
+class Credentials:
+    """Attaches one provider's credential to requests.
+
+    ``description`` names the credential for error messages ("the environment variable
+    OPENAI_API_KEY"); it never contains the secret, and neither does ``repr``.
+    """
+
+    kind: AuthKind = AuthKind.NONE
+    description: str | None = None
+
+    async def apply(self, request: httpx.Request) -> None:
+        """Add the credential to ``request`` (called again, afresh, for every retry)."""
+
+    async def unauthorized(self) -> bool:
+        """The provider answered 401/403: renew the credential if this kind can.
+
+        Returns whether a retry with renewed credentials is worth making; key kinds cannot
+        renew, so they say no and the 401 surfaces as ``AuthError``.
+        """
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind.value!r}, credential={self.description!r})"
+
+
+class NoCredentials(Credentials):
+    """Local servers (Ollama, LM Studio) and open endpoints take no credential."""

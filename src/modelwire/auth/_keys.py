@@ -1,0 +1,81 @@
+"""Key auth: an API key from the environment or a configured bearer token.
+
+Anthropic itself takes its API key in ``x-api-key``; every other provider, including other
+hosts speaking the messages API, takes ``Authorization: Bearer`` (spec §1). A configured
+bearer token is always sent as a bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from .._redact import MASK
+from ..errors import AuthError, MissingCredentialError
+from ..providers import AuthKind, WireApi
+from ..registry import Provider
+from ..wire.endpoints import is_anthropic
+from ._base import Credentials, NoCredentials
+
+__all__ = ["HeaderCredentials", "credentials_for"]
+
+
+class HeaderCredentials(Credentials):
+    """A secret sent in one header, as ``Bearer <secret>`` or bare (``x-api-key``)."""
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(
+        self, kind: AuthKind, header: str, secret: str, *, bearer: bool, description: str
+    ) -> None:
+        self.kind = kind
+        self.description = description
+        self._header = header
+        self._value = f"Bearer {secret}" if bearer else secret
+
+    @property
+    def header(self) -> str:
+        return self._header
+
+    async def apply(self, request: httpx.Request) -> None:
+        request.headers[self._header] = self._value
+
+    def __repr__(self) -> str:
+        return (
+            f"HeaderCredentials(kind={self.kind.value!r}, header={self._header!r}, "
+            f"value={MASK!r}, credential={self.description!r})"
+        )
+
+
+def credentials_for(provider: Provider, env: Mapping[str, str]) -> Credentials:
+    """The credentials ``provider`` uses in ``env``; ``MissingCredentialError`` when unset."""
+    info = provider.info
+    kind = info.auth_kind
+    if kind is AuthKind.NONE:
+        return NoCredentials()
+    anthropic = info.wire_api is WireApi.MESSAGES and is_anthropic(info.name, provider.base_url)
+    if kind is AuthKind.ENV_KEY:
+        variable = info.env_key or ""
+        secret = env.get(variable, "").strip()
+        if not secret:
+            raise MissingCredentialError(provider.id, variable, info.env_key_instructions)
+        description = f"the environment variable {variable}"
+    elif kind is AuthKind.BEARER_TOKEN:
+        secret = (info.experimental_bearer_token or "").strip()
+        if not secret:
+            raise AuthError(
+                f"provider {provider.id!r} has an empty experimental_bearer_token",
+                provider_id=provider.id,
+                credential="the configured experimental_bearer_token",
+            )
+        description = "the configured experimental_bearer_token"
+    else:
+        raise AuthError(
+            f"provider {provider.id!r} uses {kind.value} auth, which this version of modelwire "
+            "cannot attach yet",
+            provider_id=provider.id,
+        )
+    if anthropic and kind is AuthKind.ENV_KEY:
+        return HeaderCredentials(kind, "x-api-key", secret, bearer=False, description=description)
+    return HeaderCredentials(kind, "authorization", secret, bearer=True, description=description)

@@ -1,0 +1,266 @@
+"""The mock provider's ASGI application: routing, credentials, knobs, the request log.
+
+Built on Starlette because the mock must speak real HTTP/1.1 (chunked streaming, keep-alive,
+abrupt resets) exactly as a provider's front end does; a hand-rolled server would test our
+client against our own reading of HTTP. Every wire path is matched by its suffix, so any
+base-path prefix works (``/openai/v1/responses``, ``/anthropic/v1/messages``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .._redact import MASK, is_sensitive_header
+from ._behavior import MockBehavior, from_headers
+from ._render import render_body, render_error, render_models, render_models_page, render_stream
+from ._script import ReplyOptions, reply_events, response_id_for
+
+__all__ = ["DEFAULT_MODELS", "MockState", "build_app"]
+
+DEFAULT_MODELS = ("mock-model", "mock-reasoner", "mock-mini")
+STALL_SECONDS = 3600.0
+"""A stall lasts until the client gives up or the server shuts down."""
+
+
+class ConnectionReset(Exception):
+    """Raised inside a streaming body to make the server drop the connection mid-response."""
+
+
+class MockState:
+    """What one mock server knows: its knobs, its credentials, and every request it saw."""
+
+    def __init__(
+        self,
+        *,
+        behavior: MockBehavior | None = None,
+        require_bearer: str | None = None,
+        require_api_key: str | None = None,
+        require_sigv4: bool = False,
+        log_path: Path | None = None,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+    ) -> None:
+        self.behavior = behavior or MockBehavior()
+        self.require_bearer = require_bearer
+        self.require_api_key = require_api_key
+        self.require_sigv4 = require_sigv4
+        self.log_path = log_path
+        self.models = models
+        self.requests: list[dict[str, Any]] = []
+        """Every request, as logged (credentials masked), oldest first."""
+        self._queue: deque[MockBehavior] = deque()
+        self._lock = threading.Lock()
+        self._sequence = itertools.count(1)
+
+    def enqueue(self, *behaviors: MockBehavior) -> None:
+        """Behaviours for the next requests, one each, before the defaults apply again."""
+        with self._lock:
+            self._queue.extend(behaviors)
+
+    def next_behavior(self) -> MockBehavior:
+        with self._lock:
+            queued = self._queue.popleft() if self._queue else None
+        return self.behavior if queued is None else queued.over(self.behavior)
+
+    def next_sequence(self) -> int:
+        with self._lock:
+            return next(self._sequence)
+
+    def record(self, request: Request, body: bytes) -> None:
+        entry = {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": _logged_headers(request.headers),
+            "body": body.decode("utf-8", "replace"),
+        }
+        with self._lock:
+            self.requests.append(entry)
+            if self.log_path is not None:
+                with self.log_path.open("ab") as log:
+                    log.write(orjson.dumps(entry) + b"\n")
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """Any one configured credential suffices; with none configured, everyone is let in."""
+        checks: list[bool] = []
+        authorization = headers.get("authorization", "")
+        if self.require_bearer is not None:
+            checks.append(authorization == f"Bearer {self.require_bearer}")
+        if self.require_api_key is not None:
+            checks.append(headers.get("x-api-key") == self.require_api_key)
+        if self.require_sigv4:
+            checks.append(
+                authorization.startswith("AWS4-HMAC-SHA256 Credential=")
+                and "Signature=" in authorization
+                and "x-amz-date" in headers
+            )
+        return not checks or any(checks)
+
+
+def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-cased names; a credential keeps its scheme (``Bearer ****``) and loses its value."""
+    logged: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if is_sensitive_header(lowered):
+            scheme, _, rest = value.partition(" ")
+            value = f"{scheme} {MASK}" if rest and scheme.isalnum() else MASK
+            if value.startswith("AWS4-HMAC-SHA256 "):
+                value = f"AWS4-HMAC-SHA256 {MASK}"
+        logged[lowered] = value
+    return logged
+
+
+def _wire_api(method: str, path: str, headers: Mapping[str, str]) -> str | None:
+    trimmed = path.rstrip("/")
+    if method == "POST":
+        if trimmed.endswith("/chat/completions"):
+            return "chat"
+        if trimmed.endswith("/responses"):
+            return "responses"
+        if trimmed.endswith("/messages"):
+            return "messages"
+        return None
+    if method == "GET" and trimmed.endswith("/models"):
+        anthropic = "anthropic-version" in headers or "x-api-key" in headers
+        return "messages" if anthropic else "chat"
+    return None
+
+
+def build_app(state: MockState) -> Starlette:
+    """The ASGI app serving ``state``."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        state.record(request, body)
+        wire_api = _wire_api(request.method, request.url.path, request.headers)
+        if wire_api is None:
+            return _json(404, {"error": {"message": f"no route for {request.url.path}"}})
+        if not state.authorized(request.headers):
+            return Response(
+                render_error(wire_api, 401, "invalid or missing credentials"),
+                status_code=401,
+                media_type="application/json",
+            )
+        try:
+            behavior = from_headers(request.headers).over(state.next_behavior())
+        except ValueError as exc:
+            return Response(
+                render_error(wire_api, 400, str(exc)), 400, media_type="application/json"
+            )
+        if behavior.status is not None:
+            return await _failure(wire_api, behavior)
+        if request.method == "GET":
+            return _models(wire_api, state.models, request.query_params)
+        if behavior.replay is not None:
+            return StreamingResponse(
+                _paced(behavior.replay.pieces(), behavior),
+                media_type=behavior.replay.content_type,
+            )
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return Response(
+                render_error(wire_api, 400, f"request body is not JSON: {exc}"),
+                400,
+                media_type="application/json",
+            )
+        if not isinstance(payload, dict):
+            return Response(
+                render_error(wire_api, 400, "request body must be a JSON object"),
+                400,
+                media_type="application/json",
+            )
+        options = ReplyOptions(
+            output_tokens=behavior.output_tokens,
+            reasoning=behavior.reasoning,
+            tool_calls=behavior.tool_calls,
+        )
+        events = reply_events(wire_api, payload, options=options)
+        model = payload.get("model") if isinstance(payload.get("model"), str) else "mock-model"
+        response_id = response_id_for(wire_api, state.next_sequence())
+        if not payload.get("stream"):
+            if behavior.ttft_ms:
+                await anyio.sleep(behavior.ttft_ms / 1000)
+            rendered = render_body(wire_api, events, response_id=response_id, model=str(model))
+            return Response(rendered, media_type="application/json")
+        blocks = render_stream(wire_api, events, response_id=response_id, model=str(model))
+        if behavior.malformed is not None and blocks:
+            blocks.insert(1, _MALFORMED[behavior.malformed])
+        return StreamingResponse(
+            _paced(blocks, behavior),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-request-id": response_id},
+        )
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
+
+
+_MALFORMED = {
+    "json": b'data: {"type": "truncated", "delta": \n\n',
+    "sse": b"event: \xff\xfe\ndata: {}\n\n",
+}
+
+
+async def _paced(blocks: list[bytes], behavior: MockBehavior) -> AsyncIterator[bytes]:
+    """Yield the body's pieces with the behaviour's delays, reset and stall."""
+    if behavior.ttft_ms:
+        await anyio.sleep(behavior.ttft_ms / 1000)
+    for index, block in enumerate(blocks):
+        if behavior.reset_after is not None and index >= behavior.reset_after:
+            raise ConnectionReset(f"reset after {index} events, as asked")
+        if behavior.stall_after is not None and index >= behavior.stall_after:
+            await anyio.sleep(STALL_SECONDS)
+            return
+        if index and behavior.delay_ms:
+            await anyio.sleep(behavior.delay_ms / 1000)
+        yield block
+
+
+async def _failure(wire_api: str, behavior: MockBehavior) -> Response:
+    if behavior.ttft_ms:
+        await anyio.sleep(behavior.ttft_ms / 1000)
+    status = behavior.status or 500
+    headers: dict[str, str] = {"x-request-id": f"req_mock_{status}"}
+    if behavior.retry_after is not None:
+        headers["retry-after"] = behavior.retry_after
+    if behavior.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(behavior.retry_after_ms)
+    if behavior.should_retry is not None:
+        headers["x-should-retry"] = "true" if behavior.should_retry else "false"
+    message = behavior.error_message or f"mock failure with status {status}"
+    return Response(
+        render_error(wire_api, status, message),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _models(wire_api: str, models: tuple[str, ...], query: Mapping[str, str]) -> Response:
+    if wire_api != "messages":
+        return Response(render_models(wire_api, models), media_type="application/json")
+    try:
+        limit = max(1, int(query.get("limit", "20")))
+    except ValueError:
+        limit = 20
+    after = query.get("after_id")
+    start = models.index(after) + 1 if after in models else 0
+    page = models[start : start + limit]
+    has_more = start + limit < len(models)
+    return Response(render_models_page(page, has_more=has_more), media_type="application/json")
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")

@@ -1,0 +1,118 @@
+"""How the mock misbehaves: one struct of knobs, set per server, queued, or per request.
+
+Tests need every failure a real provider produces, on demand and deterministically: slow first
+tokens, slow streams, HTTP errors with ``Retry-After``, connections reset mid-stream, stalls
+that trip idle timeouts, malformed bytes. The same knobs arrive three ways — the server's
+defaults, a queue consumed one request at a time (for "fail twice, then succeed"), and
+``x-mock-*`` request headers (for clients that can only set headers) — and are merged in that
+order, later winning.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+__all__ = ["HEADER_PREFIX", "MockBehavior", "Replay", "from_headers"]
+
+HEADER_PREFIX = "x-mock-"
+
+
+class Replay(msgspec.Struct, frozen=True):
+    """A recorded body served verbatim, one write per piece ``cuts`` describes."""
+
+    body: bytes
+    cuts: tuple[int, ...] = ()
+    content_type: str = "text/event-stream"
+
+    def pieces(self) -> list[bytes]:
+        points = [0, *self.cuts, len(self.body)]
+        return [self.body[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+
+class MockBehavior(msgspec.Struct, frozen=True, kw_only=True):
+    """Knobs for one reply. ``None`` means "not set here": the next layer down decides."""
+
+    ttft_ms: int | None = None
+    """Delay before the first event (or before a non-streamed body)."""
+    delay_ms: int | None = None
+    """Delay between events."""
+    output_tokens: int | None = None
+    """Number of text pieces in the reply."""
+    reasoning: bool | None = None
+    """Add a reasoning block (default: when the request asks for reasoning)."""
+    tool_calls: int | None = None
+    """Number of tool calls (default: one when the request offers tools)."""
+    status: int | None = None
+    """Answer with this HTTP status and the API's error body instead of a reply."""
+    error_message: str | None = None
+    retry_after: str | None = None
+    """``Retry-After`` header value sent with ``status``."""
+    retry_after_ms: int | None = None
+    should_retry: bool | None = None
+    """``x-should-retry`` header sent with ``status``."""
+    reset_after: int | None = None
+    """Drop the connection after this many events."""
+    stall_after: int | None = None
+    """Stop sending (without closing) after this many events."""
+    malformed: Literal["json", "sse"] | None = None
+    """Send an event whose JSON (or SSE framing) is broken, after the first event."""
+    replay: Replay | None = None
+    """Serve these bytes instead of a scripted reply."""
+
+    def over(self, base: MockBehavior) -> MockBehavior:
+        """This behaviour's set knobs on top of ``base``'s."""
+        merged = {
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not None
+        }
+        return msgspec.structs.replace(base, **merged) if merged else base
+
+
+_INT_KNOBS = {
+    "ttft-ms": "ttft_ms",
+    "delay-ms": "delay_ms",
+    "output-tokens": "output_tokens",
+    "tool-calls": "tool_calls",
+    "status": "status",
+    "retry-after-ms": "retry_after_ms",
+    "reset-after": "reset_after",
+    "stall-after": "stall_after",
+}
+
+
+def from_headers(headers: Mapping[str, str]) -> MockBehavior:
+    """The knobs a request sets with ``x-mock-<knob>`` headers; unknown or bad values are 400s.
+
+    Raises ``ValueError`` naming the header, so the mock can answer with a clear 400.
+    """
+    values: dict[str, object] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if not lowered.startswith(HEADER_PREFIX):
+            continue
+        knob = lowered[len(HEADER_PREFIX) :]
+        if knob in _INT_KNOBS:
+            try:
+                values[_INT_KNOBS[knob]] = int(value)
+            except ValueError:
+                raise ValueError(f"{name}: expected an integer, got {value!r}") from None
+        elif knob in ("reasoning", "should-retry"):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"{name}: expected true or false, got {value!r}")
+            values[knob.replace("-", "_")] = value.lower() == "true"
+        elif knob == "retry-after":
+            values["retry_after"] = value
+        elif knob == "error-message":
+            values["error_message"] = value
+        elif knob == "malformed":
+            if value not in ("json", "sse"):
+                raise ValueError(f"{name}: expected json or sse, got {value!r}")
+            values["malformed"] = value
+        else:
+            raise ValueError(f"{name}: unknown mock knob")
+    return msgspec.convert(values, MockBehavior)

@@ -1,0 +1,624 @@
+"""Sending requests: one pooled HTTP client per provider, retries, and the stream lifecycle.
+
+This is the only module that talks HTTP. Three things matter here:
+
+* **Retries happen only before the caller saw anything.** HTTP 408/409/5xx and transport
+  errors back off exponentially (200 ms·2^n, ±10 %); a 429 waits only for a ``Retry-After``
+  within the ceiling; ``x-should-retry`` from the provider overrides the decision; a stream
+  that drops, stalls, or reports a retryable error before its first event reaches the caller
+  is re-requested (up to ``stream_max_retries``). Once an event has been delivered, a failure
+  becomes the stream's terminal ``ErrorEvent`` instead — never a silent truncation.
+* **A stream ends exactly once**, for one reason (``EndReason``), and every ending releases the
+  connection at once: completion, failure, the consumer closing early, cancellation, and a
+  stream object dropped unclosed (the event loop finalizes it; a ``ResourceWarning`` says so).
+* **One seam for observation**: ``CallObserver`` hears start, each attempt, first byte and the
+  end of every call; telemetry attaches there instead of timing code spread through the path.
+
+Sleep and jitter are injectable, so retry tests run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import enum
+import random
+import time
+import warnings
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import anyio
+import httpx
+import msgspec
+
+from ._redact import mask_query
+from ._version import __version__
+from .auth import Credentials
+from .errors import (
+    AuthError,
+    ConnectionFailedError,
+    ProviderError,
+    RateLimitError,
+    StreamDecodeError,
+    StreamError,
+    StreamIdleTimeout,
+)
+from .registry import Provider
+from .wire import Completed, ErrorEvent, Event, Response, Start, StreamDecoding, decode_response
+from .wire.endpoints import is_anthropic, join_url
+
+__all__ = [
+    "USER_AGENT",
+    "Call",
+    "CallObserver",
+    "EndReason",
+    "EventStream",
+    "RetryPolicy",
+    "Transport",
+]
+
+USER_AGENT = f"modelwire/{__version__}"
+ANTHROPIC_VERSION = "2023-06-01"
+_EXCERPT = 500
+_DRAIN_LIMIT = 64 * 1024
+_OWN_CODES: dict[str, type[StreamError]] = {
+    "stream_truncated": StreamError,
+    "idle_timeout": StreamIdleTimeout,
+    "decode_error": StreamDecodeError,
+}
+"""Raw mode has no common events to carry these failures, so they are raised instead."""
+
+T = TypeVar("T")
+
+
+class EndReason(enum.StrEnum):
+    """Why a call ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CLOSED_EARLY = "closed_early"
+    """The consumer stopped reading (``break``, ``aclose()``) before the terminal event."""
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+    """The stream object was garbage-collected without being closed."""
+
+
+class Call(msgspec.Struct, kw_only=True):
+    """One logical provider call, as observers see it (no credentials, query values masked)."""
+
+    provider_id: str
+    wire_api: str
+    operation: str
+    url: str
+    model: str | None
+    stream: bool
+    started: float = 0.0
+    attempts: int = 0
+    first_byte: float | None = None
+
+
+class CallObserver:
+    """Hooks on a call's lifecycle; the default does nothing. Telemetry subclasses this."""
+
+    def start(self, call: Call) -> None:
+        """The call is about to make its first attempt."""
+
+    def attempt(self, call: Call, number: int, request: httpx.Request) -> None:
+        """Attempt ``number`` (from 1) is about to be sent."""
+
+    def attempt_failed(self, call: Call, number: int, reason: str, *, retrying: bool) -> None:
+        """An attempt failed (``reason``: an HTTP status or an error type)."""
+
+    def first_byte(self, call: Call) -> None:
+        """The response body's first bytes arrived."""
+
+    def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
+        """The call ended, exactly once."""
+
+
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How failures before the first event are retried."""
+
+    base_delay_s: float = 0.2
+    max_delay_s: float = 20.0
+    jitter: float = 0.1
+    retry_after_ceiling_s: float = 60.0
+    """A 429 is waited out only when the provider's ``Retry-After`` is at most this."""
+
+    def backoff(self, retry: int, rand: Callable[[float, float], float]) -> float:
+        """Delay before retry number ``retry`` (from 1)."""
+        delay = min(self.base_delay_s * 2 ** (retry - 1), self.max_delay_s)
+        return float(delay * (1 + rand(-self.jitter, self.jitter)))
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """``retry-after-ms``, else ``retry-after`` as seconds or an HTTP date; ``None`` if absent."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_message(body: bytes) -> str | None:
+    """The provider's own message from an error body of any known shape (spec §5)."""
+    try:
+        parsed = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:_EXCERPT] or None
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        for key in ("error", "message", "detail"):
+            if isinstance(parsed.get(key), str):
+                return str(parsed[key])
+    return body.decode("utf-8", "replace")[:_EXCERPT]
+
+
+class Transport:
+    """HTTP for every provider: pools, headers, credentials, retries."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits | None = None,
+        timeout: httpx.Timeout | None = None,
+        policy: RetryPolicy | None = None,
+        observer: CallObserver | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rand: Callable[[float, float], float] = random.uniform,
+        env: Mapping[str, str] | None = None,
+        http_transport: Callable[[Provider], httpx.AsyncBaseTransport | None] | None = None,
+    ) -> None:
+        self.limits = limits or httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        self.timeout = timeout or httpx.Timeout(30.0, read=None)
+        self.policy = policy or RetryPolicy()
+        self.observer = observer or CallObserver()
+        self.sleep = sleep
+        self.rand = rand
+        self.env: Mapping[str, str] = {} if env is None else env
+        self._http_transport = http_transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def client(self, provider: Provider) -> httpx.AsyncClient:
+        """The provider's pooled client, created on first use."""
+        client = self._clients.get(provider.id)
+        if client is None:
+            custom = self._http_transport(provider) if self._http_transport else None
+            client = httpx.AsyncClient(
+                limits=self.limits, timeout=self.timeout, transport=custom, trust_env=False
+            )
+            self._clients[provider.id] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def headers(self, provider: Provider, *, stream: bool) -> dict[str, str]:
+        """Every non-credential header a request to ``provider`` carries."""
+        headers = {
+            "user-agent": USER_AGENT,
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+        if is_anthropic(provider.name, provider.base_url):
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+        headers.update({k.lower(): v for k, v in provider.info.static_headers(self.env).items()})
+        return headers
+
+    def url(self, provider: Provider, path: str) -> str:
+        return join_url(provider.base_url, path, provider.info.query_params)
+
+    def shown_url(self, provider: Provider, path: str) -> str:
+        """The URL with every query value masked, for errors, logs and spans."""
+        return join_url(provider.base_url, path, mask_query(provider.info.query_params))
+
+    async def send(
+        self,
+        call: Call,
+        provider: Provider,
+        credentials: Credentials,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        stream: bool,
+    ) -> httpx.Response:
+        """Send with retries until a 2xx response (returned unread when ``stream``) or an error."""
+        client = self.client(provider)
+        url = self.url(provider, path)
+        headers = self.headers(provider, stream=stream)
+        max_retries = provider.info.request_max_retries
+        retries = 0
+        renewed = False
+        while True:
+            request = client.build_request(method, url, content=body, headers=headers)
+            await credentials.apply(request)
+            call.attempts += 1
+            self.observer.attempt(call, call.attempts, request)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                retrying = retries < max_retries
+                self.observer.attempt_failed(
+                    call, call.attempts, type(exc).__name__, retrying=retrying
+                )
+                if not retrying:
+                    raise ConnectionFailedError(
+                        f"{provider.id}: {type(exc).__name__} talking to "
+                        f"{self.shown_url(provider, path)} after {call.attempts} attempt(s)",
+                        provider_id=provider.id,
+                    ) from exc
+                retries += 1
+                await self.sleep(self.policy.backoff(retries, self.rand))
+                continue
+            status = response.status_code
+            if status < 400:
+                if not stream:
+                    await response.aread()
+                return response
+            content = await response.aread()
+            await response.aclose()
+            if status in (401, 403) and not renewed and await credentials.unauthorized():
+                renewed = True
+                self.observer.attempt_failed(call, call.attempts, str(status), retrying=True)
+                continue
+            delay = self._retry_delay(response, retries, max_retries)
+            self.observer.attempt_failed(
+                call, call.attempts, str(status), retrying=delay is not None
+            )
+            if delay is None:
+                raise self._http_error(provider, credentials, response, content)
+            retries += 1
+            await self.sleep(delay)
+
+    def _retry_delay(
+        self, response: httpx.Response, retries: int, max_retries: int
+    ) -> float | None:
+        """Seconds to wait before retrying ``response``'s request, or ``None`` to give up."""
+        if retries >= max_retries:
+            return None
+        status = response.status_code
+        hint = response.headers.get("x-should-retry")
+        if status == 429:
+            wait = retry_after_seconds(response.headers)
+            if hint == "false":
+                return None
+            if wait is not None and wait <= self.policy.retry_after_ceiling_s:
+                return wait
+            return self.policy.backoff(retries + 1, self.rand) if hint == "true" else None
+        if hint == "false":
+            return None
+        if hint == "true" or status in (408, 409) or status >= 500:
+            return self.policy.backoff(retries + 1, self.rand)
+        return None
+
+    def _http_error(
+        self,
+        provider: Provider,
+        credentials: Credentials,
+        response: httpx.Response,
+        content: bytes,
+    ) -> Exception:
+        status = response.status_code
+        request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        excerpt = _error_message(content)
+        where = f"{provider.id} answered HTTP {status}"
+        detail = f": {excerpt}" if excerpt else ""
+        if status in (401, 403):
+            used = credentials.description or "no credential"
+            return AuthError(
+                f"{where} (credential used: {used}){detail}",
+                provider_id=provider.id,
+                credential=credentials.description,
+            )
+        if status == 429:
+            wait = retry_after_seconds(response.headers)
+            hint = f"; retry after {wait:g} s" if wait is not None else ""
+            return RateLimitError(
+                f"{where}{hint}{detail}",
+                provider_id=provider.id,
+                retry_after=wait,
+                request_id=request_id,
+                excerpt=excerpt,
+            )
+        return ProviderError(
+            f"{where}{detail}",
+            status=status,
+            provider_id=provider.id,
+            request_id=request_id,
+            excerpt=excerpt,
+        )
+
+    async def complete(
+        self,
+        call: Call,
+        provider: Provider,
+        credentials: Credentials,
+        path: str,
+        body: bytes,
+    ) -> Response:
+        """A non-streamed call, aggregated."""
+        self._begin(call)
+        try:
+            response = await self.send(
+                call, provider, credentials, "POST", path, body, stream=False
+            )
+            result = decode_response(call.wire_api, response.content)
+        except anyio.get_cancelled_exc_class():
+            self.observer.end(call, EndReason.CANCELLED, None)
+            raise
+        except BaseException as exc:
+            self.observer.end(call, EndReason.FAILED, exc)
+            raise
+        self.observer.end(call, EndReason.COMPLETED if result.ok else EndReason.FAILED, None)
+        return result
+
+    def _begin(self, call: Call) -> None:
+        call.started = time.perf_counter()
+        self.observer.start(call)
+
+    def stream(
+        self,
+        call: Call,
+        provider: Provider,
+        credentials: Credentials,
+        path: str,
+        body: bytes,
+        *,
+        raw: bool = False,
+    ) -> EventStream[Any]:
+        """A stream of common events (or native events with ``raw``); nothing is sent until the
+        first ``__anext__``."""
+        return EventStream(self, call, provider, credentials, path, body, raw=raw)
+
+
+class EventStream(Generic[T]):
+    """The events of one streamed call: ``async for`` it, and close it (or ``async with``).
+
+    Iteration stops after the terminal event. Closing before that ends the call as
+    ``closed_early``; the connection is released in every case.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        call: Call,
+        provider: Provider,
+        credentials: Credentials,
+        path: str,
+        body: bytes,
+        *,
+        raw: bool,
+    ) -> None:
+        self._transport = transport
+        self.call = call
+        self._provider = provider
+        self._credentials = credentials
+        self._path = path
+        self._body = body
+        self._raw = raw
+        self._response: httpx.Response | None = None
+        self._reads: AsyncGenerator[bytes, None] | None = None
+        self._close_requested = False
+        self.end_reason: EndReason | None = None
+        self._terminal: Event | None = None
+        self._events = self._run()
+
+    def __repr__(self) -> str:
+        state = self.end_reason.value if self.end_reason else "open"
+        return f"EventStream({self.call.provider_id}, {self.call.wire_api}, {state})"
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._events.__anext__()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Stop the stream; the connection is released before this returns."""
+        self._close_requested = True
+        await self._events.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _release(self) -> None:
+        response, self._response = self._response, None
+        reads, self._reads = self._reads, None
+        if response is None:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                if reads is not None:
+                    # When the stream was abandoned, the event loop may be finalizing this
+                    # generator concurrently; the response must be closed regardless.
+                    with contextlib.suppress(RuntimeError):
+                        await reads.aclose()
+            finally:
+                await response.aclose()
+
+    async def _run(self) -> AsyncGenerator[Any, None]:
+        transport = self._transport
+        transport._begin(self.call)
+        reason = EndReason.ABANDONED
+        error: BaseException | None = None
+        try:
+            async with aclosing(self._items()) as items:
+                async for item in items:
+                    yield item
+            terminal = self._terminal
+            reason = EndReason.FAILED if isinstance(terminal, ErrorEvent) else EndReason.COMPLETED
+        except GeneratorExit:
+            reason = EndReason.CLOSED_EARLY if self._close_requested else EndReason.ABANDONED
+            raise
+        except anyio.get_cancelled_exc_class():
+            reason = EndReason.CANCELLED
+            raise
+        except BaseException as exc:
+            reason, error = EndReason.FAILED, exc
+            raise
+        finally:
+            await self._release()
+            self.end_reason = reason
+            transport.observer.end(self.call, reason, error)
+            if reason is EndReason.ABANDONED:
+                warnings.warn(
+                    f"a {self.call.provider_id} stream was garbage-collected without being "
+                    "closed; close streams (or use `async with`) to release connections promptly",
+                    ResourceWarning,
+                    stacklevel=1,
+                )
+
+    async def _items(self) -> AsyncGenerator[Any, None]:
+        """The decoded stream, re-requested while nothing has reached the caller yet."""
+        transport, provider, call = self._transport, self._provider, self.call
+        idle_s = provider.info.stream_idle_timeout_ms / 1000
+        retries_left = provider.info.stream_max_retries
+        retries = 0
+        delivered = False
+        while True:
+            response = await transport.send(
+                call, provider, self._credentials, "POST", self._path, self._body, stream=True
+            )
+            self._response = response
+            await self._check_event_stream(response)
+            decoding = StreamDecoding(call.wire_api)
+            framer, codec = decoding.framer, decoding.codec
+            native = codec.native
+            reads = self._reads = response.aiter_raw()  # type: ignore[assignment]
+            held: Start | None = None
+            failure: str | None = None
+            first = True
+            while True:
+                payloads: list[bytes] = []
+                try:
+                    with anyio.fail_after(idle_s):
+                        chunk = await reads.__anext__()
+                except StopAsyncIteration:
+                    events = codec.finish()
+                    if events and isinstance(events[-1], ErrorEvent):
+                        failure = "the connection closed"
+                except TimeoutError:
+                    failure = "idle"
+                    events = codec.fail(
+                        "idle_timeout",
+                        f"no bytes for {provider.info.stream_idle_timeout_ms} ms",
+                    )
+                except httpx.TransportError as exc:
+                    failure = type(exc).__name__
+                    events = codec.fail(
+                        "stream_truncated", f"the connection failed mid-stream ({failure})"
+                    )
+                else:
+                    if first:
+                        first = False
+                        call.first_byte = time.perf_counter()
+                        transport.observer.first_byte(call)
+                    try:
+                        payloads = framer.feed(chunk)
+                    except StreamDecodeError as exc:
+                        events = codec.fail("decode_error", str(exc))
+                    else:
+                        events = codec.feed(payloads) if payloads else []
+                if not delivered and codec.done and events:
+                    terminal = events[-1]
+                    if isinstance(terminal, ErrorEvent) and terminal.retryable and retries_left:
+                        break
+                    if failure is not None and not retries_left:
+                        await self._release()
+                        if failure == "idle":
+                            raise StreamIdleTimeout(
+                                f"{provider.id}: no bytes for "
+                                f"{provider.info.stream_idle_timeout_ms} ms, "
+                                f"{call.attempts} attempt(s)"
+                            )
+                        raise StreamError(
+                            f"{provider.id}: the stream failed before its first event "
+                            f"({failure}), {call.attempts} attempt(s)"
+                        )
+                if self._raw:
+                    for data in payloads:
+                        try:
+                            item = native(data)
+                        except (msgspec.DecodeError, UnicodeDecodeError):
+                            break
+                        if item is not None:
+                            delivered = True
+                            yield item
+                    if codec.done:
+                        self._terminal = terminal = events[-1]
+                        if isinstance(terminal, ErrorEvent) and terminal.code in _OWN_CODES:
+                            raise _OWN_CODES[terminal.code](f"{provider.id}: {terminal.message}")
+                        return
+                    continue
+                for event in events:
+                    if not delivered and type(event) is Start:
+                        held = event
+                        continue
+                    if held is not None:
+                        yield held
+                        held = None
+                    delivered = True
+                    yield event
+                if codec.done:
+                    self._terminal = events[-1]
+                    if isinstance(self._terminal, Completed):
+                        await self._drain(reads, idle_s)
+                    return
+            await self._release()
+            retries_left -= 1
+            retries += 1
+            transport.observer.attempt_failed(call, call.attempts, "stream", retrying=True)
+            await transport.sleep(transport.policy.backoff(retries, transport.rand))
+
+    async def _drain(self, reads: AsyncIterator[bytes], idle_s: float) -> None:
+        """Read a finished stream to its end (a few bytes at most), so its connection goes back
+        to the pool for reuse instead of being dropped."""
+        left = _DRAIN_LIMIT
+        with anyio.move_on_after(idle_s):
+            async for chunk in reads:
+                left -= len(chunk)
+                if left < 0:
+                    break
+
+    async def _check_event_stream(self, response: httpx.Response) -> None:
+        """A 200 that is not an event stream is a JSON error or a decode error (spec §5)."""
+        kind = response.headers.get("content-type", "")
+        if kind.startswith("text/event-stream"):
+            return
+        content = await response.aread()
+        await self._release()
+        message = _error_message(content)
+        raise StreamDecodeError(
+            f"{self._provider.id} answered a streamed request with {kind or 'no content type'}"
+            + (f": {message}" if message else "")
+        )
