@@ -37,9 +37,10 @@ def run_chat(
     as_json: bool,
     env: Mapping[str, str],
     out: TextIO,
-    err: TextIO = sys.stderr,
+    err: TextIO | None = None,
 ) -> int:
     """Stream one reply; 0 when it completed, 1 when it ended in an error event."""
+    err = sys.stderr if err is None else err
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
     provider_id = provider_id or config.model_provider

@@ -1,0 +1,103 @@
+"""``modelwire chat``: the README's main job, with the embedded mock or a configured provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from modelwire.cli import main
+from modelwire.mock import MockBehavior, MockProvider
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("MOCK_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELWIRE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def configure(home: Path, base_url: str, *, model: str | None = "mock-model") -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    lines = [
+        'model_provider = "loop"',
+        *([f'model = "{model}"'] if model else []),
+        "[model_providers.loop]",
+        'name = "Loop"',
+        f'base_url = "{base_url}"',
+        'env_key = "MOCK_KEY"',
+        'wire_api = "chat"',
+    ]
+    (home / "config.toml").write_text("\n".join(lines) + "\n")
+
+
+def test_with_nothing_configured_the_embedded_mock_answers(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chat", "hello from a fresh machine"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "Echo: hello from a fresh machine\n"
+    assert "embedded mock provider" in captured.err
+    assert "[finished] stop" in captured.err
+    assert "[usage]" in captured.err
+
+
+def test_json_prints_the_common_events(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chat", "--json", "hi"]) == 0
+    events = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["type"] == "start"
+    assert events[-1] == {
+        "type": "completed",
+        "finish_reason": "stop",
+        "raw_finish_reason": "completed",
+    }
+    assert "".join(e["text"] for e in events if e["type"] == "text_delta") == "Echo: hi"
+
+
+def test_a_configured_provider_is_called_with_its_key(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "sk-cli-secret")
+    with MockProvider(require_bearer="sk-cli-secret") as mock:
+        configure(home, mock.url("/v1"))
+        assert main(["chat", "ping"]) == 0
+        assert mock.requests[-1]["path"] == "/v1/chat/completions"
+    captured = capsys.readouterr()
+    assert captured.out == "Echo: ping\n"
+    assert "embedded mock" not in captured.err
+    assert "sk-cli-secret" not in captured.out + captured.err
+
+
+def test_a_missing_key_is_one_line_naming_the_variable(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"))
+        assert main(["chat", "ping"]) == 1
+        assert mock.requests == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "MOCK_KEY" in err
+
+
+def test_a_provider_without_a_model_is_one_line_asking_for_one(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(home, "http://127.0.0.1:9/v1", model=None)
+    assert main(["chat", "ping"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--model" in err
+
+
+def test_a_stream_that_fails_exits_with_status_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "k")
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"))
+        mock.enqueue(MockBehavior(malformed="json"))
+        assert main(["chat", "ping"]) == 1
+    assert "[error] decode_error" in capsys.readouterr().err
