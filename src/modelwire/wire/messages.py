@@ -360,12 +360,14 @@ class MessagesStreamDecoder(StreamCodec):
 
     wire_api = "messages"
 
-    __slots__ = ("_reasoning_blocks", "_stop_reason", "_tally", "_tool_blocks")
+    __slots__ = ("_reasoning_blocks", "_stop_reason", "_tally", "_tool_blocks", "_tool_inputs")
 
     def __init__(self) -> None:
         super().__init__()
         self._tool_blocks: dict[int, int] = {}
         """Open tool_use blocks: content-block index → common tool index."""
+        self._tool_inputs: dict[int, str] = {}
+        """A non-empty ``input`` given at block start, by common tool index."""
         self._reasoning_blocks: dict[int, _Reasoning] = {}
         self._tally = _Tally()
         self._stop_reason: str | None = None
@@ -480,7 +482,11 @@ class MessagesStreamDecoder(StreamCodec):
         if isinstance(block, TextBlock):
             self._text(block.text)
         elif isinstance(block, ToolUseBlock):
-            self._tool_blocks[index] = self._tool_start(block.id, block.name)
+            tool = self._tool_blocks[index] = self._tool_start(block.id, block.name)
+            if block.input:
+                # Some compatible providers send the whole input at block start and no deltas;
+                # Anthropic's own ``{}`` placeholder is never prepended.
+                self._tool_inputs[tool] = msgspec.json.encode(block.input).decode()
         elif isinstance(block, ThinkingBlock):
             self._reasoning(block.thinking)
             self._reasoning_blocks[index] = _Reasoning(block.signature or "", False)
@@ -490,6 +496,9 @@ class MessagesStreamDecoder(StreamCodec):
     def _block_stop(self, index: int) -> None:
         tool = self._tool_blocks.pop(index, None)
         if tool is not None:
+            initial = self._tool_inputs.pop(tool, None)
+            if initial is not None and not self._tool_args[tool]:
+                self._tool_delta(tool, initial)
             self._tool_end(tool, "{}")
             return
         block = self._reasoning_blocks.pop(index, None)

@@ -1199,3 +1199,21 @@ def test_raw_mode_raises_on_malformed_data() -> None:
 def test_native_structs_round_trip_through_msgspec() -> None:
     event = ContentBlockStart(1, ToolUseBlock("t1", "a", {}))
     assert msgspec.json.decode(msgspec.json.encode(event), type=ContentBlockStart) == event
+
+
+def test_a_whole_input_at_block_start_without_deltas_becomes_the_arguments() -> None:
+    body = b"".join(
+        [
+            b'event: message_start\ndata: {"type":"message_start","message":{"id":"m",'
+            b'"model":"x","usage":{"input_tokens":1,"output_tokens":1}}}\n\n',
+            b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+            b'"content_block":{"type":"tool_use","id":"t","name":"f","input":{"city":"Oslo"}}}\n\n',
+            b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+            b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+            b'"tool_use"},"usage":{"output_tokens":3}}\n\n',
+            b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+        ]
+    )
+    decoded = list(decode("messages", [body]))
+    assert ToolCallEnd(0, "t", "f", '{"city":"Oslo"}') in decoded
+    assert ToolCallDelta(0, '{"city":"Oslo"}') in decoded
