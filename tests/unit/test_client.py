@@ -477,3 +477,21 @@ async def test_a_thousand_concurrent_streams_complete(anyio_backend: str) -> Non
             for _ in range(1000):
                 group.start_soon(one)
     assert finished == [True] * 1000
+
+
+async def test_the_key_never_reaches_logs_errors_or_reprs(
+    caplog: pytest.LogCaptureFixture, anyio_backend: str
+) -> None:
+    caplog.set_level("DEBUG")
+    async with MockProvider(require_bearer="sk-something-else") as mock:
+        client = make_client(mock, env={"LOOP_KEY": SECRET}, env_key="LOOP_KEY")
+        async with client:
+            with pytest.raises(AuthError) as caught:
+                await client.complete("loop", HI)
+            stream = client.stream("loop", HI)
+            shown = [repr(client), repr(stream), repr(client.credentials(client.provider("loop")))]
+            await stream.aclose()
+    assert SECRET not in caplog.text
+    assert SECRET not in str(caught.value)
+    assert all(SECRET not in text for text in shown)
+    assert SECRET not in str(mock.requests)
