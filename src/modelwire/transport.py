@@ -251,8 +251,22 @@ class Transport:
         max_retries = provider.info.request_max_retries
         retries = 0
         renewed = False
+        # A stream's idle timeout is the HTTP read timeout: no byte for that long fails the read.
+        # (A cancel scope around every read would do the same at ~10 us per chunk.)
+        timeout = (
+            self.timeout
+            if not stream
+            else httpx.Timeout(
+                connect=self.timeout.connect,
+                read=provider.info.stream_idle_timeout_ms / 1000,
+                write=self.timeout.write,
+                pool=self.timeout.pool,
+            )
+        )
         while True:
-            request = client.build_request(method, url, content=body, headers=headers)
+            request = client.build_request(
+                method, url, content=body, headers=headers, timeout=timeout
+            )
             await credentials.apply(request)
             call.attempts += 1
             self.observer.attempt(call, call.attempts, request)
@@ -521,13 +535,12 @@ class EventStream(Generic[T]):
             while True:
                 payloads: list[bytes] = []
                 try:
-                    with anyio.fail_after(idle_s):
-                        chunk = await reads.__anext__()
+                    chunk = await reads.__anext__()
                 except StopAsyncIteration:
                     events = codec.finish()
                     if events and isinstance(events[-1], ErrorEvent):
                         failure = "the connection closed"
-                except TimeoutError:
+                except httpx.ReadTimeout:
                     failure = "idle"
                     events = codec.fail(
                         "idle_timeout",
