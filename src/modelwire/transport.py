@@ -34,6 +34,7 @@ import anyio
 import httpx
 import msgspec
 
+from ._http import PooledTransport
 from ._redact import mask_query
 from ._version import __version__
 from .auth import Credentials
@@ -204,7 +205,10 @@ class Transport:
         if client is None:
             custom = self._http_transport(provider) if self._http_transport else None
             client = httpx.AsyncClient(
-                limits=self.limits, timeout=self.timeout, transport=custom, trust_env=False
+                limits=self.limits,
+                timeout=self.timeout,
+                transport=custom if custom is not None else PooledTransport(self.limits),
+                trust_env=False,
             )
             self._clients[provider.id] = client
         return client

@@ -42,7 +42,11 @@ def _config(state: MockState, *, log_level: str = "critical") -> uvicorn.Config:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: accepted sockets copy the listener's protocol, and asyncio turns Nagle
+    # off only on sockets that say TCP. With Nagle on, a streamed reply's small writes wait for
+    # the client's delayed ACKs: ~40 ms per request on loopback.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
