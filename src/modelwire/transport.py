@@ -26,7 +26,6 @@ import random
 import time
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -490,11 +489,108 @@ class EventStream(Generic[T]):
         reason = EndReason.ABANDONED
         error: BaseException | None = None
         try:
-            async with aclosing(self._items()) as items:
-                async for item in items:
-                    yield item
-            terminal = self._terminal
-            reason = EndReason.FAILED if isinstance(terminal, ErrorEvent) else EndReason.COMPLETED
+            # One generator for the whole stream (no inner generator to finalize separately
+            # when the stream is abandoned): re-requested while nothing has reached the caller.
+            transport, provider, call = self._transport, self._provider, self.call
+            idle_s = provider.info.stream_idle_timeout_ms / 1000
+            retries_left = provider.info.stream_max_retries
+            retries = 0
+            delivered = False
+            while True:
+                response = await transport.send(
+                    call, provider, self._credentials, "POST", self._path, self._body, stream=True
+                )
+                self._response = response
+                await self._check_event_stream(response)
+                decoding = StreamDecoding(call.wire_api)
+                framer, codec = decoding.framer, decoding.codec
+                native = codec.native
+                reads = self._reads = response.aiter_raw()  # type: ignore[assignment]
+                held: Start | None = None
+                failure: str | None = None
+                first = True
+                while True:
+                    payloads: list[bytes] = []
+                    try:
+                        chunk = await reads.__anext__()
+                    except StopAsyncIteration:
+                        events = codec.finish()
+                        if events and isinstance(events[-1], ErrorEvent):
+                            failure = "the connection closed"
+                    except httpx.ReadTimeout:
+                        failure = "idle"
+                        events = codec.fail(
+                            "idle_timeout",
+                            f"no bytes for {provider.info.stream_idle_timeout_ms} ms",
+                        )
+                    except httpx.TransportError as exc:
+                        failure = type(exc).__name__
+                        events = codec.fail(
+                            "stream_truncated", f"the connection failed mid-stream ({failure})"
+                        )
+                    else:
+                        if first:
+                            first = False
+                            call.first_byte = time.perf_counter()
+                            transport.observer.first_byte(call)
+                        try:
+                            payloads = framer.feed(chunk)
+                        except StreamDecodeError as exc:
+                            events = codec.fail("decode_error", str(exc))
+                        else:
+                            events = codec.feed(payloads) if payloads else []
+                    if not delivered and codec.done and events:
+                        terminal = events[-1]
+                        if isinstance(terminal, ErrorEvent) and terminal.retryable and retries_left:
+                            break
+                        if failure is not None and not retries_left:
+                            await self._release()
+                            if failure == "idle":
+                                raise StreamIdleTimeout(
+                                    f"{provider.id}: no bytes for "
+                                    f"{provider.info.stream_idle_timeout_ms} ms, "
+                                    f"{call.attempts} attempt(s)"
+                                )
+                            raise StreamError(
+                                f"{provider.id}: the stream failed before its first event "
+                                f"({failure}), {call.attempts} attempt(s)"
+                            )
+                    if self._raw:
+                        for data in payloads:
+                            try:
+                                item = native(data)
+                            except (msgspec.DecodeError, UnicodeDecodeError):
+                                break
+                            if item is not None:
+                                delivered = True
+                                yield item
+                        if codec.done:
+                            self._terminal = terminal = events[-1]
+                            if isinstance(terminal, ErrorEvent) and terminal.code in _OWN_CODES:
+                                raise _OWN_CODES[terminal.code](
+                                    f"{provider.id}: {terminal.message}"
+                                )
+                            return
+                        continue
+                    for event in events:
+                        if not delivered and type(event) is Start:
+                            held = event
+                            continue
+                        if held is not None:
+                            yield held
+                            held = None
+                        delivered = True
+                        yield event
+                    if codec.done:
+                        self._terminal = events[-1]
+                        if isinstance(self._terminal, Completed):
+                            await self._drain(reads, idle_s)
+                        return
+                await self._release()
+                retries_left -= 1
+                retries += 1
+                transport.observer.attempt_failed(call, call.attempts, "stream", retrying=True)
+                await transport.sleep(transport.policy.backoff(retries, transport.rand))
         except GeneratorExit:
             reason = EndReason.CLOSED_EARLY if self._close_requested else EndReason.ABANDONED
             raise
@@ -505,6 +601,9 @@ class EventStream(Generic[T]):
             reason, error = EndReason.FAILED, exc
             raise
         finally:
+            last = self._terminal
+            if last is not None and error is None and reason is not EndReason.CANCELLED:
+                reason = EndReason.FAILED if isinstance(last, ErrorEvent) else EndReason.COMPLETED
             await self._release()
             self.end_reason = reason
             transport.observer.end(self.call, reason, error)
@@ -515,107 +614,6 @@ class EventStream(Generic[T]):
                     ResourceWarning,
                     stacklevel=1,
                 )
-
-    async def _items(self) -> AsyncGenerator[Any, None]:
-        """The decoded stream, re-requested while nothing has reached the caller yet."""
-        transport, provider, call = self._transport, self._provider, self.call
-        idle_s = provider.info.stream_idle_timeout_ms / 1000
-        retries_left = provider.info.stream_max_retries
-        retries = 0
-        delivered = False
-        while True:
-            response = await transport.send(
-                call, provider, self._credentials, "POST", self._path, self._body, stream=True
-            )
-            self._response = response
-            await self._check_event_stream(response)
-            decoding = StreamDecoding(call.wire_api)
-            framer, codec = decoding.framer, decoding.codec
-            native = codec.native
-            reads = self._reads = response.aiter_raw()  # type: ignore[assignment]
-            held: Start | None = None
-            failure: str | None = None
-            first = True
-            while True:
-                payloads: list[bytes] = []
-                try:
-                    chunk = await reads.__anext__()
-                except StopAsyncIteration:
-                    events = codec.finish()
-                    if events and isinstance(events[-1], ErrorEvent):
-                        failure = "the connection closed"
-                except httpx.ReadTimeout:
-                    failure = "idle"
-                    events = codec.fail(
-                        "idle_timeout",
-                        f"no bytes for {provider.info.stream_idle_timeout_ms} ms",
-                    )
-                except httpx.TransportError as exc:
-                    failure = type(exc).__name__
-                    events = codec.fail(
-                        "stream_truncated", f"the connection failed mid-stream ({failure})"
-                    )
-                else:
-                    if first:
-                        first = False
-                        call.first_byte = time.perf_counter()
-                        transport.observer.first_byte(call)
-                    try:
-                        payloads = framer.feed(chunk)
-                    except StreamDecodeError as exc:
-                        events = codec.fail("decode_error", str(exc))
-                    else:
-                        events = codec.feed(payloads) if payloads else []
-                if not delivered and codec.done and events:
-                    terminal = events[-1]
-                    if isinstance(terminal, ErrorEvent) and terminal.retryable and retries_left:
-                        break
-                    if failure is not None and not retries_left:
-                        await self._release()
-                        if failure == "idle":
-                            raise StreamIdleTimeout(
-                                f"{provider.id}: no bytes for "
-                                f"{provider.info.stream_idle_timeout_ms} ms, "
-                                f"{call.attempts} attempt(s)"
-                            )
-                        raise StreamError(
-                            f"{provider.id}: the stream failed before its first event "
-                            f"({failure}), {call.attempts} attempt(s)"
-                        )
-                if self._raw:
-                    for data in payloads:
-                        try:
-                            item = native(data)
-                        except (msgspec.DecodeError, UnicodeDecodeError):
-                            break
-                        if item is not None:
-                            delivered = True
-                            yield item
-                    if codec.done:
-                        self._terminal = terminal = events[-1]
-                        if isinstance(terminal, ErrorEvent) and terminal.code in _OWN_CODES:
-                            raise _OWN_CODES[terminal.code](f"{provider.id}: {terminal.message}")
-                        return
-                    continue
-                for event in events:
-                    if not delivered and type(event) is Start:
-                        held = event
-                        continue
-                    if held is not None:
-                        yield held
-                        held = None
-                    delivered = True
-                    yield event
-                if codec.done:
-                    self._terminal = events[-1]
-                    if isinstance(self._terminal, Completed):
-                        await self._drain(reads, idle_s)
-                    return
-            await self._release()
-            retries_left -= 1
-            retries += 1
-            transport.observer.attempt_failed(call, call.attempts, "stream", retrying=True)
-            await transport.sleep(transport.policy.backoff(retries, transport.rand))
 
     async def _drain(self, reads: AsyncIterator[bytes], idle_s: float) -> None:
         """Read a finished stream to its end (a few bytes at most), so its connection goes back
