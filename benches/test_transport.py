@@ -26,10 +26,6 @@ requests):
 - openai: ``AsyncOpenAI(...).chat.completions.create(stream=True)`` iterated (on httpx2). It
   costs several times more per request, so it runs half the requests, in the first
   ``SDK_ROUNDS`` rounds only.
-- full mode only, the transport experiment: modelwire and the bare loop with
-  ``Transport(http_transport=...)`` plugging ``loopback.Httpcore2Transport`` (httpx's API over
-  httpcore2's pool) through the seam; skipped once modelwire's default transport is not httpx's
-  own.
 
 Method. Every pool keeps idle connections 60 s (``keepalive_expiry``; the 5 s default would
 reconnect inside timed blocks as sides take turns), and each side's connections are opened by
@@ -78,7 +74,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loopback import Httpcore2Transport, MockServer
+from loopback import MockServer
 from modelwire import (
     Completed,
     ErrorEvent,
@@ -122,8 +118,6 @@ MODELWIRE = "modelwire"
 BARE = "bare"
 BARE_HTTPX2 = "bare httpx2"
 OPENAI = "openai"
-SEAM = "modelwire+core2"
-SEAM_BARE = "bare+core2"
 
 
 @dataclass
@@ -420,26 +414,6 @@ async def _measure(mock_url: str, results: Results) -> None:
         other.aclose,
         sdk.close,
     ]
-    if not FAST and isinstance(getattr(floor_client, "_transport", None), httpx.AsyncHTTPTransport):
-
-        def seam(provider: object) -> httpx.AsyncBaseTransport:
-            return Httpcore2Transport(limits)
-
-        seam_transport = Transport(env=ENV, limits=limits, http_transport=seam)
-        seam_ours = Client(registry, env=ENV, transport=seam_transport)
-        seam_floor = Transport(env=ENV, limits=limits, http_transport=seam)
-        seam_client = seam_floor.client(provider)
-        units.append(
-            [
-                Side(SEAM, f"modelwire on {_describe(seam_client)} (seam)", _modelwire(seam_ours)),
-                Side(
-                    SEAM_BARE,
-                    f"bare on {_describe(seam_client)} (seam)",
-                    _bare(seam_client, url, body, headers),
-                ),
-            ]
-        )
-        closers += [seam_ours.aclose, seam_floor.aclose]
     sides = [side for unit in units for side in unit]
     results.sides = {side.name: side for side in sides}
     try:
@@ -505,12 +479,6 @@ def _report(results: Results) -> None:
             f"modelwire {ours:.2f} ms/req, goal {CPU_GOAL_MS} ms {goal}; "
             f"{results.reads.get(concurrency, 0):.0f} aiter_raw chunks/request"
         )
-        if SEAM in sides:
-            seam = sides[SEAM].cpu_ms(concurrency)
-            line += (
-                f"; seam: modelwire+core2 {seam:.2f} ms/req (modelwire/seam x{ours / seam:.2f}), "
-                f"over bare+core2 x{_paired(sides[SEAM], sides[SEAM_BARE], concurrency):.2f}"
-            )
         lines.append(line)
     print("\n".join(lines))
 

@@ -90,18 +90,28 @@ class StreamCodec:
         self._out = out
         if self._ignored(payloads):
             return out
-        on_data = self.on_data
+        general = self._general
         for data in payloads:
-            try:
-                on_data(data)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self._batch_failed(payloads, data, exc)
-                return out
-            if self.done:
-                self._batch_ended(payloads, data)
+            if general(payloads, data):
                 return out
         self.events_seen += len(payloads)
         return out
+
+    def _general(self, payloads: list[bytes], data: bytes) -> bool:
+        """``data`` (from ``payloads``) through ``on_data``; true when that ended the batch.
+
+        The one path every event off a codec's inlined fast path takes: a decode failure or
+        the terminal event closes the batch's bookkeeping here.
+        """
+        try:
+            self.on_data(data)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            self._batch_failed(payloads, data, exc)
+            return True
+        if self.done:
+            self._batch_ended(payloads, data)
+            return True
+        return False
 
     def _ignored(self, payloads: list[bytes]) -> bool:
         """After the terminal event a batch is only counted."""

@@ -252,13 +252,11 @@ class ChatStreamDecoder(StreamCodec):
         tool_args = self._tool_args
         tool_ended = self._tool_ended
         for data in payloads:
+            if data[0] != 0x7B:  # not "{": the [DONE] sentinel, or not JSON
+                if self._general(payloads, data):
+                    return out
+                continue
             try:
-                if data[0] != 0x7B:  # not "{": the [DONE] sentinel, or not JSON
-                    self.on_data(data)
-                    if self.done:
-                        self._batch_ended(payloads, data)
-                        return out
-                    continue
                 chunk = decode(data)
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 self._batch_failed(payloads, data, exc)

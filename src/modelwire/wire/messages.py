@@ -391,7 +391,7 @@ class MessagesStreamDecoder(StreamCodec):
         self._out = out
         append = out.append
         decode = decode_event
-        on_data = self.on_data
+        general = self._general
         tool_blocks = self._tool_blocks
         tool_args = self._tool_args
         tool_ended = self._tool_ended
@@ -421,13 +421,7 @@ class MessagesStreamDecoder(StreamCodec):
                     if delta.thinking:
                         append(ReasoningDelta(delta.thinking))
                     continue
-            try:
-                on_data(data)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self._batch_failed(payloads, data, exc)
-                return out
-            if self.done:
-                self._batch_ended(payloads, data)
+            if general(payloads, data):
                 return out
         self.events_seen += len(payloads)
         return out

@@ -451,7 +451,7 @@ class ResponsesStreamDecoder(StreamCodec):
         self._out = out
         append = out.append
         decode = decode_event
-        on_data = self.on_data
+        general = self._general
         calls = self._calls
         tool_args = self._tool_args
         tool_ended = self._tool_ended
@@ -483,13 +483,7 @@ class ResponsesStreamDecoder(StreamCodec):
                 if decoded.delta:
                     append(ReasoningDelta(decoded.delta))
                 continue
-            try:
-                on_data(data)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self._batch_failed(payloads, data, exc)
-                return out
-            if self.done:
-                self._batch_ended(payloads, data)
+            if general(payloads, data):
                 return out
         self.events_seen += len(payloads)
         return out
