@@ -9,8 +9,9 @@ clock, so it includes the mock (one uvicorn process): context, not a gate.
 
 Reply: wire API ``chat`` (what the openai SDK speaks), ``x-mock-output-tokens: 200``: 200 text
 chunks plus the role, finish and usage chunks and ``[DONE]``, 204 SSE events each written on its
-own (and read as 204 ``aiter_raw()`` chunks). Every side sends the same JSON body (modelwire's
-encoding of one user message, with ``stream_options.include_usage``) and reads the whole reply.
+own: 204 HTTP chunks, which modelwire's pool hands up a few per socket read (httpx2's, one by
+one). Every side sends the same JSON body (modelwire's encoding of one user message, with
+``stream_options.include_usage``) and reads the whole reply.
 
 Sides, each on its own warm pool, at concurrency 1 and 64 (C asyncio workers sharing a block's
 requests):
@@ -184,8 +185,12 @@ def _describe(client: Any) -> str:
     modules = [kind.__module__.split(".")[0] for kind in type(client).__mro__]
     library = next((m for m in modules if m.startswith("httpx")), modules[0])
     pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    core = type(pool).__module__.split(".")[0] if pool is not None else "?"
-    return f"{library} {_version(library)}/{core} {_version(core)}"
+    if pool is None:
+        return f"{library} {_version(library)}/?"
+    cores = [kind.__module__.split(".")[0] for kind in type(pool).__mro__]
+    core = next((m for m in cores if m != "modelwire"), "?")
+    extended = " (modelwire's HTTP/1.1 body)" if cores[0] == "modelwire" else ""
+    return f"{library} {_version(library)}/{core} {_version(core)}{extended}"
 
 
 def _limits(transport: Transport) -> httpx.Limits:

@@ -8,17 +8,28 @@ once): at 64 concurrent streams that bookkeeping costs more client CPU than the 
 themselves. ``httpcore2`` (the pool ``httpx2`` and the official SDKs run on) fixed it. This
 module plugs it in as an ``httpx.AsyncBaseTransport``, so nothing else changes; switching HTTP
 stacks later (``httpx2`` itself, another pool) touches this module only.
+
+One change to httpcore2's HTTP/1.1 connection: a response body goes up one part per socket read
+rather than one per HTTP chunk (see ``_CoalescingHTTP11Connection``). It relies on three
+protected names of httpcore2's (``_receive_event``, ``_h11_state``, the connection's
+``_connect``), hence the upper bound on its version; ``tests/unit/test_http.py`` pins the
+behaviour.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
+import h11
 import httpcore2
 import httpx
 
-__all__ = ["PooledTransport"]
+from ._redact import MASK
+
+__all__ = ["PooledTransport", "masking_request_log"]
 
 _EXCEPTIONS = (
     "TimeoutException",
@@ -93,6 +104,99 @@ class _Body(httpx.AsyncByteStream):
                 await close()
 
 
+class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
+    """An HTTP/1.1 connection whose body yields everything one socket read delivered at once.
+
+    A streamed reply arrives as one HTTP chunk per SSE event (hundreds per reply), yet a
+    socket read usually brings many of them. httpcore hands them up one by one, and every
+    layer above (httpcore's generators, httpx's iterators, the transport, the decoder) then
+    pays per chunk. Here the chunks h11 has already parsed from the buffered bytes are joined
+    before they go up; nothing waits for more bytes to do it, so the first token is not delayed.
+    """
+
+    async def _receive_response_body(  # type: ignore[override]
+        self, request: httpcore2.Request
+    ) -> AsyncIterator[bytes]:
+        timeout = request.extensions.get("timeout", {}).get("read")
+        state = self._h11_state
+        while True:
+            event: object = await self._receive_event(timeout=timeout)
+            if type(event) is h11.Data:
+                parts = [event.data]
+                while True:
+                    try:
+                        event = state.next_event()
+                    except h11.RemoteProtocolError as exc:
+                        raise httpcore2.RemoteProtocolError(str(exc)) from exc
+                    if type(event) is not h11.Data:
+                        break
+                    parts.append(event.data)
+                yield bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+                if event is h11.NEED_DATA:
+                    continue
+            if event is h11.PAUSED or isinstance(event, h11.EndOfMessage):
+                return
+
+
+class _Connection(httpcore2.AsyncHTTPConnection):
+    """httpcore2's connection, speaking HTTP/1.1 through ``_CoalescingHTTP11Connection``.
+
+    The pool runs HTTP/1.1 only (no ``http2``), so the one thing changed from httpcore2's own
+    connection is which HTTP/1.1 class serves the socket once it is open.
+    """
+
+    async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
+        if self._connection is None:
+            async with self._request_lock:
+                if self._connection is None:
+                    try:
+                        stream = await self._connect(request)
+                    except BaseException:
+                        self._connect_failed = True
+                        raise
+                    self._connection = _CoalescingHTTP11Connection(
+                        origin=self._origin, stream=stream, keepalive_expiry=self._keepalive_expiry
+                    )
+        return await super().handle_async_request(request)
+
+
+def _coalescing_fits() -> bool:
+    """Whether this httpcore2 has the protected members the coalescing connection builds on.
+
+    Checked once at import; a release that renamed them gets httpcore2's stock pool (correct,
+    one part per HTTP chunk) instead of failing at the first request.
+    """
+    return all(
+        callable(getattr(kind, name, None))
+        for kind, name in (
+            (httpcore2.AsyncHTTP11Connection, "_receive_event"),
+            (httpcore2.AsyncHTTP11Connection, "_receive_response_body"),
+            (httpcore2.AsyncHTTPConnection, "_connect"),
+        )
+    )
+
+
+class _Pool(httpcore2.AsyncConnectionPool):
+    """httpcore2's pool, handing out coalescing connections (proxies are not configured)."""
+
+    def create_connection(self, origin: httpcore2.Origin) -> httpcore2.AsyncConnectionInterface:
+        return _Connection(
+            origin=origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self._keepalive_expiry,
+            http1=True,
+            http2=False,
+            retries=self._retries,
+            local_address=self._local_address,
+            uds=self._uds,
+            network_backend=self._network_backend,
+            socket_options=self._socket_options,
+        )
+
+
+_COALESCING = _coalescing_fits()
+
+
 class PooledTransport(httpx.AsyncBaseTransport):
     """``httpx.AsyncHTTPTransport`` (HTTP/1.1, no proxy) over ``httpcore2``'s pool.
 
@@ -100,7 +204,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
-        self._pool = httpcore2.AsyncConnectionPool(
+        pool = _Pool if _COALESCING else httpcore2.AsyncConnectionPool
+        self._pool = pool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
@@ -129,3 +234,47 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+_MASK_QUERY = contextvars.ContextVar("modelwire_mask_httpx_query", default=False)
+
+
+class _MaskedQueryLog(logging.Filter):
+    """Masks the query values in httpx's own ``HTTP Request: ...`` lines for modelwire's requests.
+
+    httpx logs each request's full URL at INFO, and a provider's ``query_params`` may hold a
+    key (``?key=...``, ``?api-version=...&sig=...``). Only records logged while modelwire is
+    sending (``masking_request_log``) are touched; other httpx users in the process keep theirs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _MASK_QUERY.get() and isinstance(record.args, tuple):
+            record.args = tuple(
+                _masked(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+def _masked(url: httpx.URL) -> httpx.URL | str:
+    """``url`` with each query value replaced by the mask (names kept as they were sent)."""
+    if not url.query:
+        return url
+    names = (item.partition(b"=")[0].decode("ascii") for item in url.query.split(b"&"))
+    query = "&".join(f"{name}={MASK}" for name in names)
+    return f"{url.copy_with(query=None)}?{query}"
+
+
+_HTTPX_LOGGER = logging.getLogger("httpx")
+_FILTER = _MaskedQueryLog()
+
+
+@contextlib.contextmanager
+def masking_request_log() -> Iterator[None]:
+    """Within this block, httpx's request log lines show query values masked."""
+    if _FILTER not in _HTTPX_LOGGER.filters:
+        _HTTPX_LOGGER.addFilter(_FILTER)
+    token = _MASK_QUERY.set(True)
+    try:
+        yield
+    finally:
+        _MASK_QUERY.reset(token)

@@ -33,7 +33,7 @@ import anyio
 import httpx
 import msgspec
 
-from ._http import PooledTransport
+from ._http import PooledTransport, masking_request_log
 from ._redact import mask_query
 from ._version import __version__
 from .auth import Credentials
@@ -274,13 +274,20 @@ class Transport:
             call.attempts += 1
             self.observer.attempt(call, call.attempts, request)
             try:
-                response = await client.send(request, stream=True)
+                with masking_request_log():
+                    response = await client.send(request, stream=True)
             except httpx.TransportError as exc:
                 retrying = retries < max_retries
                 self.observer.attempt_failed(
                     call, call.attempts, type(exc).__name__, retrying=retrying
                 )
                 if not retrying:
+                    if stream and isinstance(exc, httpx.ReadTimeout):
+                        # The read timeout is the idle timeout here: not even headers came.
+                        raise StreamIdleTimeout(
+                            f"{provider.id}: no bytes for {provider.info.stream_idle_timeout_ms} "
+                            f"ms (no response headers), {call.attempts} attempt(s)"
+                        ) from exc
                     raise ConnectionFailedError(
                         f"{provider.id}: {type(exc).__name__} talking to "
                         f"{self.shown_url(provider, path)} after {call.attempts} attempt(s)",

@@ -362,6 +362,19 @@ async def test_idle_before_the_first_event_retries_then_raises_stream_idle_timeo
         assert busy_connections(client) == 0
 
 
+async def test_no_response_headers_within_the_idle_timeout_is_a_stream_idle_timeout(
+    mock: MockProvider, anyio_backend: str
+) -> None:
+    # The mock holds an error reply's headers back for ttft_ms.
+    mock.enqueue(*[MockBehavior(status=500, ttft_ms=2000)] * 2)
+    client = make_client(mock, stream_idle_timeout_ms=150, request_max_retries=1)
+    async with client:
+        with pytest.raises(StreamIdleTimeout, match="no response headers"):
+            await drain(client)
+        assert busy_connections(client) == 0
+    assert len(mock.requests) == 2
+
+
 async def test_idle_after_events_is_a_terminal_idle_timeout_event(
     mock: MockProvider, anyio_backend: str
 ) -> None:
@@ -495,3 +508,17 @@ async def test_the_key_never_reaches_logs_errors_or_reprs(
     assert SECRET not in str(caught.value)
     assert all(SECRET not in text for text in shown)
     assert SECRET not in str(mock.requests)
+
+
+async def test_query_values_are_masked_in_httpx_request_logs(
+    mock: MockProvider, caplog: pytest.LogCaptureFixture, anyio_backend: str
+) -> None:
+    caplog.set_level("INFO", logger="httpx")
+    query = {"api-version": "2025-01-01", "key": SECRET}
+    async with make_client(mock, query_params=query) as client:
+        await client.complete("loop", HI)
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines
+    assert all("api-version=****&key=****" in line for line in lines)
+    assert SECRET not in caplog.text
+    assert f"key={SECRET}" in mock.requests[-1]["query"]
