@@ -22,7 +22,9 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import Any
 
+import anyio
 import h11
 import httpcore2
 import httpx
@@ -112,12 +114,23 @@ class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
     layer above (httpcore's generators, httpx's iterators, the transport, the decoder) then
     pays per chunk. Here the chunks h11 has already parsed from the buffered bytes are joined
     before they go up; nothing waits for more bytes to do it, so the first token is not delayed.
+
+    The body is read by ``_BodyReader``, an iterator object, instead of httpcore's nested
+    async generators: when a stream is abandoned, the event loop finalizes every generator
+    left suspended, each in its own task, and httpcore's (an outer one closing an inner one
+    that the loop is also closing) collide with "aclose(): asynchronous generator is already
+    running". An object with an ``aclose`` method has nothing for the loop to finalize.
     """
 
-    async def _receive_response_body(  # type: ignore[override]
-        self, request: httpcore2.Request
-    ) -> AsyncIterator[bytes]:
-        timeout = request.extensions.get("timeout", {}).get("read")
+    async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
+        response = await super().handle_async_request(request)
+        # httpcore's byte stream (never iterated now) still does the closing bookkeeping.
+        response.stream = _BodyReader(self, request, closer=response.stream)
+        return response
+
+    async def _next_body_part(self, timeout: float | None) -> tuple[bytes | None, bool]:
+        """Everything h11 can parse from the next read (one read only when nothing is
+        buffered), and whether the body ended with it; ``(None, True)`` at the end."""
         state = self._h11_state
         while True:
             event: object = await self._receive_event(timeout=timeout)
@@ -131,11 +144,47 @@ class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
                     if type(event) is not h11.Data:
                         break
                     parts.append(event.data)
-                yield bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-                if event is h11.NEED_DATA:
-                    continue
+                part = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+                return part, event is not h11.NEED_DATA
             if event is h11.PAUSED or isinstance(event, h11.EndOfMessage):
-                return
+                return None, True
+
+
+class _BodyReader:
+    """A response body as an async iterator object (see ``_CoalescingHTTP11Connection``).
+
+    On any failure mid-body the response is closed (so the connection is dropped rather than
+    reused in an unknown state) before the error goes up, as httpcore's own reader does.
+    """
+
+    __slots__ = ("_closer", "_connection", "_done", "_timeout")
+
+    def __init__(
+        self, connection: _CoalescingHTTP11Connection, request: httpcore2.Request, closer: Any
+    ) -> None:
+        self._connection = connection
+        self._closer = closer
+        self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
+        self._done = False
+
+    def __aiter__(self) -> _BodyReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            part, self._done = await self._connection._next_body_part(self._timeout)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+        if part is None:
+            raise StopAsyncIteration
+        return part
+
+    async def aclose(self) -> None:
+        await self._closer.aclose()
 
 
 class _Connection(httpcore2.AsyncHTTPConnection):
@@ -170,7 +219,6 @@ def _coalescing_fits() -> bool:
         callable(getattr(kind, name, None))
         for kind, name in (
             (httpcore2.AsyncHTTP11Connection, "_receive_event"),
-            (httpcore2.AsyncHTTP11Connection, "_receive_response_body"),
             (httpcore2.AsyncHTTPConnection, "_connect"),
         )
     )

@@ -20,7 +20,7 @@ import msgspec
 from .auth import Credentials, credentials_for
 from .config import load_config
 from .registry import Provider, ProviderRegistry
-from .transport import Call, CallObserver, EventStream, RetryPolicy, Transport
+from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
 from .wire import Event, Request, Response, encode
 
 __all__ = ["Client"]
@@ -40,7 +40,18 @@ class Client:
         limits: httpx.Limits | None = None,
         policy: RetryPolicy | None = None,
         observer: CallObserver | None = None,
+        telemetry: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        semconv: str | None = None,
+        capture_content: bool | str | None = None,
     ) -> None:
+        """``telemetry``: spans and metrics on every call through the OpenTelemetry API (the
+        global providers unless ``tracer_provider`` / ``meter_provider`` are given; without an
+        SDK installed this costs the API's no-op). ``semconv="genai-latest"`` picks the GenAI
+        conventions' generation-2 names (default: ``OTEL_SEMCONV_STABILITY_OPT_IN``).
+        ``capture_content`` records prompts and replies (default: off, or the conventions'
+        ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)."""
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.registry = (
             registry if registry is not None else ProviderRegistry.from_config(env=self.env)
@@ -48,6 +59,22 @@ class Client:
         self.transport = transport or Transport(
             limits=limits, policy=policy, observer=observer, env=self.env
         )
+        self.telemetry: CallObserver | None = None
+        if telemetry:
+            from .telemetry import TelemetryObserver, capture_for, names_for
+
+            self.telemetry = TelemetryObserver(
+                names=names_for(semconv, self.env),
+                capture=capture_for(capture_content, self.env),
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
+            current = self.transport.observer
+            self.transport.observer = (
+                self.telemetry
+                if type(current) is CallObserver
+                else ObserverGroup(self.telemetry, current)
+            )
         self._credentials: dict[str, Credentials] = {}
 
     @classmethod
@@ -94,14 +121,16 @@ class Client:
         provider = self.provider(provider_id)
         credentials = self.credentials(provider)
         wire_api = provider.info.wire_api.value
-        path, body = encode(wire_api, request, base_url=provider.base_url)
+        path, body = encode(wire_api, request, base_url=credentials.base_url(provider))
         call = Call(
             provider_id=provider.id,
             wire_api=wire_api,
             operation=_OPERATION,
-            url=self.transport.shown_url(provider, path),
+            url=self.transport.shown_url(provider, path, credentials),
             model=request.model,
             stream=stream,
+            request=request,
+            auth_kind=credentials.kind.value,
         )
         return provider, credentials, call, path, body
 

@@ -47,7 +47,18 @@ from .errors import (
     StreamIdleTimeout,
 )
 from .registry import Provider
-from .wire import Completed, ErrorEvent, Event, Response, Start, StreamDecoding, decode_response
+from .wire import (
+    Completed,
+    ErrorEvent,
+    Event,
+    Request,
+    Response,
+    ResponseAccumulator,
+    Start,
+    StreamDecoding,
+    Usage,
+    decode_response,
+)
 from .wire.endpoints import is_anthropic, join_url
 
 __all__ = [
@@ -56,6 +67,7 @@ __all__ = [
     "CallObserver",
     "EndReason",
     "EventStream",
+    "ObserverGroup",
     "RetryPolicy",
     "Transport",
 ]
@@ -74,6 +86,13 @@ _OWN_CODES: dict[str, type[StreamError]] = {
 T = TypeVar("T")
 
 
+def _error_code(code: str) -> str:
+    """An error event's code as telemetry's ``error.type``: modelwire's own failures by the
+    exception they stand for, a provider's by its code."""
+    own = _OWN_CODES.get(code)
+    return own.__name__ if own is not None else code
+
+
 class EndReason(enum.StrEnum):
     """Why a call ended."""
 
@@ -87,7 +106,12 @@ class EndReason(enum.StrEnum):
 
 
 class Call(msgspec.Struct, kw_only=True):
-    """One logical provider call, as observers see it (no credentials, query values masked)."""
+    """One logical provider call, as observers see it (no credentials, query values masked).
+
+    The transport fills in what it learns as the call goes (attempts, the last HTTP status, the
+    first byte's time, the reply's id, model, finish reason and usage), so an observer reads
+    everything at ``end`` instead of watching every event.
+    """
 
     provider_id: str
     wire_api: str
@@ -95,9 +119,37 @@ class Call(msgspec.Struct, kw_only=True):
     url: str
     model: str | None
     stream: bool
+    request: Request | None = None
+    auth_kind: str = "none"
     started: float = 0.0
     attempts: int = 0
+    status: int | None = None
     first_byte: float | None = None
+    chunks: int = 0
+    """Events delivered to the caller (streams)."""
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    error_code: str | None = None
+    """For a reply that ended in an error event: the exception class modelwire would raise for
+    it (``StreamIdleTimeout``…) or the provider's error code."""
+    collector: ResponseAccumulator | None = None
+    """Set by an observer that records the reply's content: every delivered event is added."""
+    response: Response | None = None
+    """The aggregated reply: always for ``complete``; for a stream, when ``collector`` is set."""
+    telemetry: Any = None
+    """The telemetry observer's per-call state (its spans); the transport never reads it."""
+
+    def took(self, response: Response) -> None:
+        """Note what an aggregated reply says about the call."""
+        self.response = response
+        self.response_id = response.id
+        self.response_model = response.model
+        self.finish_reason = response.finish_reason
+        self.usage = response.usage
+        if response.error is not None:
+            self.error_code = _error_code(response.error.code)
 
 
 class CallObserver:
@@ -109,14 +161,50 @@ class CallObserver:
     def attempt(self, call: Call, number: int, request: httpx.Request) -> None:
         """Attempt ``number`` (from 1) is about to be sent."""
 
+    def attempt_response(self, call: Call, number: int, status: int) -> None:
+        """Attempt ``number`` got response headers with ``status`` (an error status is then
+        also reported to ``attempt_failed``)."""
+
     def attempt_failed(self, call: Call, number: int, reason: str, *, retrying: bool) -> None:
-        """An attempt failed (``reason``: an HTTP status or an error type)."""
+        """An attempt failed (``reason``: an HTTP status, an error type, or ``stream`` for a
+        stream that broke before its first event)."""
 
     def first_byte(self, call: Call) -> None:
         """The response body's first bytes arrived."""
 
     def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
         """The call ended, exactly once."""
+
+
+class ObserverGroup(CallObserver):
+    """Several observers hearing the same calls, in order (telemetry and the user's own)."""
+
+    def __init__(self, *observers: CallObserver) -> None:
+        self.observers = observers
+
+    def start(self, call: Call) -> None:
+        for observer in self.observers:
+            observer.start(call)
+
+    def attempt(self, call: Call, number: int, request: httpx.Request) -> None:
+        for observer in self.observers:
+            observer.attempt(call, number, request)
+
+    def attempt_response(self, call: Call, number: int, status: int) -> None:
+        for observer in self.observers:
+            observer.attempt_response(call, number, status)
+
+    def attempt_failed(self, call: Call, number: int, reason: str, *, retrying: bool) -> None:
+        for observer in self.observers:
+            observer.attempt_failed(call, number, reason, retrying=retrying)
+
+    def first_byte(self, call: Call) -> None:
+        for observer in self.observers:
+            observer.first_byte(call)
+
+    def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
+        for observer in self.observers:
+            observer.end(call, reason, error)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -229,12 +317,18 @@ class Transport:
         headers.update({k.lower(): v for k, v in provider.info.static_headers(self.env).items()})
         return headers
 
-    def url(self, provider: Provider, path: str) -> str:
-        return join_url(provider.base_url, path, provider.info.query_params)
+    def url(self, provider: Provider, path: str, credentials: Credentials | None = None) -> str:
+        """Where a request goes: the base URL (the credential's choice, see
+        ``Credentials.base_url``) + the wire API's path + the provider's query parameters."""
+        base = provider.base_url if credentials is None else credentials.base_url(provider)
+        return join_url(base, path, provider.info.query_params)
 
-    def shown_url(self, provider: Provider, path: str) -> str:
+    def shown_url(
+        self, provider: Provider, path: str, credentials: Credentials | None = None
+    ) -> str:
         """The URL with every query value masked, for errors, logs and spans."""
-        return join_url(provider.base_url, path, mask_query(provider.info.query_params))
+        base = provider.base_url if credentials is None else credentials.base_url(provider)
+        return join_url(base, path, mask_query(provider.info.query_params))
 
     async def send(
         self,
@@ -249,7 +343,7 @@ class Transport:
     ) -> httpx.Response:
         """Send with retries until a 2xx response (returned unread when ``stream``) or an error."""
         client = self.client(provider)
-        url = self.url(provider, path)
+        url = self.url(provider, path, credentials)
         headers = self.headers(provider, stream=stream)
         max_retries = provider.info.request_max_retries
         retries = 0
@@ -290,13 +384,15 @@ class Transport:
                         ) from exc
                     raise ConnectionFailedError(
                         f"{provider.id}: {type(exc).__name__} talking to "
-                        f"{self.shown_url(provider, path)} after {call.attempts} attempt(s)",
+                        f"{self.shown_url(provider, path, credentials)} "
+                        f"after {call.attempts} attempt(s)",
                         provider_id=provider.id,
                     ) from exc
                 retries += 1
                 await self.sleep(self.policy.backoff(retries, self.rand))
                 continue
-            status = response.status_code
+            status = call.status = response.status_code
+            self.observer.attempt_response(call, call.attempts, status)
             if status < 400:
                 if not stream:
                     await response.aread()
@@ -389,6 +485,7 @@ class Transport:
                 call, provider, credentials, "POST", path, body, stream=False
             )
             result = decode_response(call.wire_api, response.content)
+            call.took(result)
         except anyio.get_cancelled_exc_class():
             self.observer.end(call, EndReason.CANCELLED, None)
             raise
@@ -475,16 +572,21 @@ class EventStream(Generic[T]):
     ) -> None:
         await self.aclose()
 
-    async def _release(self) -> None:
+    async def _release(self, *, abandoned: bool = False) -> None:
+        """Close the response, which hands its connection back to the pool (or drops it).
+
+        When the stream was abandoned, the body's reader is garbage too, and the event loop
+        finalizes it on its own schedule; closing it here as well would race that (asyncio
+        reports "aclose(): asynchronous generator is already running"), so only the response
+        is closed, which is a plain method call on httpx's and httpcore's side.
+        """
         response, self._response = self._response, None
         reads, self._reads = self._reads, None
         if response is None:
             return
         with anyio.CancelScope(shield=True):
             try:
-                if reads is not None:
-                    # When the stream was abandoned, the event loop may be finalizing this
-                    # generator concurrently; the response must be closed regardless.
+                if reads is not None and not abandoned:
                     with contextlib.suppress(RuntimeError):
                         await reads.aclose()
             finally:
@@ -572,6 +674,7 @@ class EventStream(Generic[T]):
                                 delivered = True
                                 yield item
                         if codec.done:
+                            self._note_terminal(events)
                             self._terminal = terminal = events[-1]
                             if isinstance(terminal, ErrorEvent) and terminal.code in _OWN_CODES:
                                 raise _OWN_CODES[terminal.code](
@@ -579,17 +682,28 @@ class EventStream(Generic[T]):
                                 )
                             return
                         continue
+                    if codec.done:
+                        self._note_terminal(events)
+                    collector = call.collector
                     for event in events:
                         if not delivered and type(event) is Start:
                             held = event
+                            call.response_id, call.response_model = event.id, event.model
                             continue
                         if held is not None:
+                            if collector is not None:
+                                collector.add(held)
                             yield held
                             held = None
                         delivered = True
+                        call.chunks += 1
+                        if collector is not None:
+                            collector.add(event)
                         yield event
                     if codec.done:
                         self._terminal = events[-1]
+                        if collector is not None:
+                            call.response = collector.result()
                         if isinstance(self._terminal, Completed):
                             await self._drain(reads, idle_s)
                         return
@@ -611,7 +725,7 @@ class EventStream(Generic[T]):
             last = self._terminal
             if last is not None and error is None and reason is not EndReason.CANCELLED:
                 reason = EndReason.FAILED if isinstance(last, ErrorEvent) else EndReason.COMPLETED
-            await self._release()
+            await self._release(abandoned=reason is EndReason.ABANDONED)
             self.end_reason = reason
             transport.observer.end(self.call, reason, error)
             if reason is EndReason.ABANDONED:
@@ -621,6 +735,20 @@ class EventStream(Generic[T]):
                     ResourceWarning,
                     stacklevel=1,
                 )
+
+    def _note_terminal(self, events: list[Event]) -> None:
+        """Record the reply's usage and finish reason from the batch that ended the stream
+        (the codec emits usage right before the terminal event)."""
+        call = self.call
+        for event in reversed(events[-3:]):
+            if isinstance(event, Completed):
+                call.finish_reason = event.finish_reason
+            elif isinstance(event, Usage):
+                call.usage = event
+            elif isinstance(event, ErrorEvent):
+                call.error_code = _error_code(event.code)
+            elif isinstance(event, Start) and call.response_id is None:
+                call.response_id, call.response_model = event.id, event.model
 
     async def _drain(self, reads: AsyncIterator[bytes], idle_s: float) -> None:
         """Read a finished stream to its end (a few bytes at most), so its connection goes back

@@ -457,7 +457,7 @@ async def test_an_abandoned_stream_is_finalized_with_a_warning(
         async def collect_and_wait() -> None:
             gc.collect()
             for _ in range(200):
-                if recorder.ends and (anyio_backend == "trio" or busy_connections(client) == 0):
+                if recorder.ends and busy_connections(client) == 0:
                     break
                 await anyio.sleep(0.01)
 
@@ -467,11 +467,7 @@ async def test_an_abandoned_stream_is_finalized_with_a_warning(
             await collect_and_wait()
         assert any("garbage-collected without being closed" in str(w.message) for w in caught)
         assert recorder.ends == [EndReason.ABANDONED]
-        if anyio_backend == "asyncio":
-            # Under trio the event loop finalizes httpx's own nested generators too, in an
-            # order of its choosing, and the pool sometimes keeps the connection marked busy
-            # until the client closes; asyncio releases it here every time.
-            assert busy_connections(client) == 0
+        assert busy_connections(client) == 0
     assert recorder.ends == [EndReason.ABANDONED]
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
 from ..providers import AuthKind
+
+if TYPE_CHECKING:
+    from ..registry import Provider
 
 __all__ = ["Credentials", "NoCredentials"]
 
@@ -21,6 +26,14 @@ class Credentials:
 
     async def apply(self, request: httpx.Request) -> None:
         """Add the credential to ``request`` (called again, afresh, for every retry)."""
+
+    def base_url(self, provider: Provider) -> str:
+        """Where this provider's requests go with this credential: ``provider.base_url``.
+
+        OpenAI sign-in state overrides it (a ChatGPT sign-in talks to the ChatGPT backend,
+        not the API); the transport and the request encoder both ask here, never the provider.
+        """
+        return provider.base_url
 
     async def unauthorized(self) -> bool:
         """The provider answered 401/403: renew the credential if this kind can.
