@@ -22,6 +22,8 @@ from .config import load_config
 from .registry import Provider, ProviderRegistry
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
 from .wire import Event, Request, Response, encode
+from .wire.endpoints import models_path
+from .wire.listing import ListedModel
 
 __all__ = ["Client"]
 
@@ -164,6 +166,24 @@ class Client:
             provider, request, fields, stream=False
         )
         return await self.transport.complete(call, provider_, credentials, path, body)
+
+    async def endpoint_models(self, provider: str) -> list[ListedModel]:
+        """The models the provider's own listing endpoint names (``GET …/models``, every page),
+        with the provider's auth; raises like any call when the endpoint cannot be asked."""
+        provider_ = self.provider(provider)
+        credentials = self.credentials(provider_)
+        wire_api = provider_.info.wire_api.value
+        path = models_path(wire_api, credentials.base_url(provider_))
+        call = Call(
+            provider_id=provider_.id,
+            wire_api=wire_api,
+            operation="list_models",
+            url=self.transport.shown_url(provider_, path, credentials),
+            model=None,
+            stream=False,
+            auth_kind=credentials.kind.value,
+        )
+        return await self.transport.list_models(call, provider_, credentials, path)
 
 
 def _request(request: Request | None, fields: dict[str, Any], *, stream: bool) -> Request:

@@ -60,6 +60,7 @@ from .wire import (
     decode_response,
 )
 from .wire.endpoints import is_anthropic, join_url
+from .wire.listing import ListedModel, decode_model_page, page_params
 
 __all__ = [
     "USER_AGENT",
@@ -76,6 +77,7 @@ USER_AGENT = f"modelwire/{__version__}"
 ANTHROPIC_VERSION = "2023-06-01"
 _EXCERPT = 500
 _DRAIN_LIMIT = 64 * 1024
+_MAX_MODEL_PAGES = 50
 _OWN_CODES: dict[str, type[StreamError]] = {
     "stream_truncated": StreamError,
     "idle_timeout": StreamIdleTimeout,
@@ -317,18 +319,35 @@ class Transport:
         headers.update({k.lower(): v for k, v in provider.info.static_headers(self.env).items()})
         return headers
 
-    def url(self, provider: Provider, path: str, credentials: Credentials | None = None) -> str:
+    def url(
+        self,
+        provider: Provider,
+        path: str,
+        credentials: Credentials | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> str:
         """Where a request goes: the base URL (the credential's choice, see
-        ``Credentials.base_url``) + the wire API's path + the provider's query parameters."""
+        ``Credentials.base_url``) + the wire API's path + the provider's query parameters
+        (+ the request's own ``params``)."""
         base = provider.base_url if credentials is None else credentials.base_url(provider)
-        return join_url(base, path, provider.info.query_params)
+        query = provider.info.query_params
+        if params:
+            query = {**(query or {}), **params}
+        return join_url(base, path, query)
 
     def shown_url(
-        self, provider: Provider, path: str, credentials: Credentials | None = None
+        self,
+        provider: Provider,
+        path: str,
+        credentials: Credentials | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """The URL with every query value masked, for errors, logs and spans."""
         base = provider.base_url if credentials is None else credentials.base_url(provider)
-        return join_url(base, path, mask_query(provider.info.query_params))
+        query = provider.info.query_params
+        if params:
+            query = {**(query or {}), **params}
+        return join_url(base, path, mask_query(query))
 
     async def send(
         self,
@@ -340,11 +359,14 @@ class Transport:
         body: bytes | None,
         *,
         stream: bool,
+        params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send with retries until a 2xx response (returned unread when ``stream``) or an error."""
         client = self.client(provider)
-        url = self.url(provider, path, credentials)
+        url = self.url(provider, path, credentials, params)
         headers = self.headers(provider, stream=stream)
+        if body is None:
+            del headers["content-type"]
         max_retries = provider.info.request_max_retries
         retries = 0
         renewed = False
@@ -384,7 +406,7 @@ class Transport:
                         ) from exc
                     raise ConnectionFailedError(
                         f"{provider.id}: {type(exc).__name__} talking to "
-                        f"{self.shown_url(provider, path, credentials)} "
+                        f"{self.shown_url(provider, path, credentials, params)} "
                         f"after {call.attempts} attempt(s)",
                         provider_id=provider.id,
                     ) from exc
@@ -494,6 +516,43 @@ class Transport:
             raise
         self.observer.end(call, EndReason.COMPLETED if result.ok else EndReason.FAILED, None)
         return result
+
+    async def list_models(
+        self, call: Call, provider: Provider, credentials: Credentials, path: str
+    ) -> list[ListedModel]:
+        """Every model the provider's listing endpoint names, following its pages (messages:
+        ``has_more`` / ``last_id``; at most ``_MAX_MODEL_PAGES`` pages)."""
+        self._begin(call)
+        models: list[ListedModel] = []
+        try:
+            after: str | None = None
+            for _ in range(_MAX_MODEL_PAGES):
+                params = page_params(call.wire_api, after)
+                response = await self.send(
+                    call, provider, credentials, "GET", path, None, stream=False, params=params
+                )
+                try:
+                    page = decode_model_page(call.wire_api, response.content)
+                except msgspec.DecodeError as exc:
+                    raise ProviderError(
+                        f"{provider.id}: the model list is not JSON ({exc})",
+                        status=response.status_code,
+                        provider_id=provider.id,
+                        request_id=response.headers.get("x-request-id"),
+                        excerpt=response.content[:_EXCERPT].decode("utf-8", "replace"),
+                    ) from exc
+                models.extend(page.models)
+                after = page.next_after
+                if after is None:
+                    break
+        except anyio.get_cancelled_exc_class():
+            self.observer.end(call, EndReason.CANCELLED, None)
+            raise
+        except BaseException as exc:
+            self.observer.end(call, EndReason.FAILED, exc)
+            raise
+        self.observer.end(call, EndReason.COMPLETED, None)
+        return models
 
     def _begin(self, call: Call) -> None:
         call.started = time.perf_counter()

@@ -518,3 +518,31 @@ async def test_query_values_are_masked_in_httpx_request_logs(
     assert all("api-version=****&key=****" in line for line in lines)
     assert SECRET not in caplog.text
     assert f"key={SECRET}" in mock.requests[-1]["query"]
+
+
+@pytest.mark.parametrize("wire_api", WIRE_APIS)
+async def test_endpoint_models_lists_every_page_with_the_providers_auth(
+    wire_api: WireApi, anyio_backend: str
+) -> None:
+    ids = tuple(f"model-{n:04d}" for n in range(1500))
+    anthropic = wire_api is WireApi.MESSAGES
+    demand = {"require_api_key": SECRET} if anthropic else {"require_bearer": SECRET}
+    async with MockProvider(models=ids, **demand) as mock:
+        client = make_client(
+            mock,
+            wire_api=wire_api,
+            env={"LOOP_KEY": SECRET},
+            env_key="LOOP_KEY",
+            name="Anthropic" if anthropic else "Loopback",
+        )
+        async with client:
+            listed = await client.endpoint_models("loop")
+    assert [m.id for m in listed] == list(ids)
+    gets = [r for r in mock.requests if r["method"] == "GET"]
+    assert len(gets) == (2 if anthropic else 1)
+    assert all("content-type" not in r["headers"] for r in gets)
+    if anthropic:
+        assert all(r["headers"]["x-api-key"] == "****" for r in gets)
+        assert gets[1]["query"] == "limit=1000&after_id=model-0999"
+    else:
+        assert all(r["headers"]["authorization"] == "Bearer ****" for r in gets)

@@ -329,3 +329,21 @@ async def test_event_only_capture_records_the_details_event_and_no_span_attribut
     (event,) = span.events
     assert event.name == "gen_ai.client.inference.operation.details"
     assert "hello telemetry" in str((event.attributes or {})["gen_ai.input.messages"])
+
+
+async def test_a_model_listing_is_a_list_models_span(
+    mock: MockProvider, otel: Otel, anyio_backend: str
+) -> None:
+    async with make_client(mock, otel) as client:
+        listed = await client.endpoint_models("loop")
+    assert listed
+    (span,) = otel.spans("list_models")
+    attributes = span.attributes or {}
+    assert span.kind is SpanKind.CLIENT
+    assert attributes["gen_ai.operation.name"] == "list_models"
+    assert "gen_ai.request.model" not in attributes
+    assert "gen_ai.request.stream" not in attributes
+    (attempt,) = otel.spans("GET")
+    assert attempt.parent is not None and attempt.parent.span_id == span.context.span_id
+    (duration,) = otel.metrics()["gen_ai.client.operation.duration"]
+    assert duration.attributes["gen_ai.operation.name"] == "list_models"
