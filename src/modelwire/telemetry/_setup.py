@@ -25,9 +25,17 @@ _OTLP_EXTRA = "pip install 'modelwire[otlp]'"
 class Installed:
     """What ``install_from_env`` set up; ``shutdown()`` flushes and stops it (idempotent)."""
 
-    def __init__(self, shutdowns: list[Callable[[], Any]], exporters: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        shutdowns: list[Callable[[], Any]],
+        exporters: tuple[str, ...],
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+    ) -> None:
         self._shutdowns = shutdowns
         self.exporters = exporters
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
 
     def shutdown(self) -> None:
         shutdowns, self._shutdowns = self._shutdowns, []
@@ -86,10 +94,13 @@ def _otlp_module(name: str) -> Any:
         ) from exc
 
 
-def install_from_env(env: Mapping[str, str], *, console: TextIO | None = None) -> Installed:
+def install_from_env(
+    env: Mapping[str, str], *, console: TextIO | None = None, set_global: bool = True
+) -> Installed:
     """Install a tracer and/or meter provider as the environment asks; nothing when it asks
     for none (or ``OTEL_SDK_DISABLED=true``). Raises ``ConfigError`` for an unknown exporter,
-    an unsupported protocol, or OTLP without its extra."""
+    an unsupported protocol, or OTLP without its extra. ``set_global=False`` builds the
+    providers without making them the process's (OpenTelemetry allows setting those once)."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return Installed([], ())
     traces = _choices(env, "OTEL_TRACES_EXPORTER")
@@ -99,6 +110,8 @@ def install_from_env(env: Mapping[str, str], *, console: TextIO | None = None) -
     stream = console if console is not None else sys.stderr
     resource = _resource(env)
     shutdowns: list[Callable[[], Any]] = []
+    tracer_provider: Any = None
+    meter_provider: Any = None
     if traces:
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
@@ -112,7 +125,8 @@ def install_from_env(env: Mapping[str, str], *, console: TextIO | None = None) -
                 module = _otlp_module("trace_exporter")
                 exporter = module.OTLPSpanExporter(endpoint=_otlp_endpoint(env, "traces"))
             tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-        trace.set_tracer_provider(tracer_provider)
+        if set_global:
+            trace.set_tracer_provider(tracer_provider)
         shutdowns.append(tracer_provider.shutdown)
     if metric_choices:
         from opentelemetry import metrics
@@ -131,6 +145,7 @@ def install_from_env(env: Mapping[str, str], *, console: TextIO | None = None) -
                 metric_exporter = module.OTLPMetricExporter(endpoint=_otlp_endpoint(env, "metrics"))
             readers.append(PeriodicExportingMetricReader(metric_exporter))
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-        metrics.set_meter_provider(meter_provider)
+        if set_global:
+            metrics.set_meter_provider(meter_provider)
         shutdowns.append(meter_provider.shutdown)
-    return Installed(shutdowns, (*traces, *metric_choices))
+    return Installed(shutdowns, (*traces, *metric_choices), tracer_provider, meter_provider)

@@ -161,7 +161,8 @@ async def test_a_retried_call_shows_each_attempt_under_one_span(
     assert span.attributes["modelwire.retry.count"] == 1
     assert span.attributes["http.request.resend_count"] == 1
     first, second = sorted(otel.spans("POST"), key=lambda s: s.start_time or 0)
-    assert first.attributes is not None and second.attributes is not None
+    assert first.attributes is not None
+    assert second.attributes is not None
     assert first.attributes["error.type"] == "503"
     assert first.status.status_code is StatusCode.ERROR
     assert "http.request.resend_count" not in first.attributes
@@ -344,6 +345,7 @@ async def test_a_model_listing_is_a_list_models_span(
     assert "gen_ai.request.model" not in attributes
     assert "gen_ai.request.stream" not in attributes
     (attempt,) = otel.spans("GET")
-    assert attempt.parent is not None and attempt.parent.span_id == span.context.span_id
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == span.context.span_id
     (duration,) = otel.metrics()["gen_ai.client.operation.duration"]
     assert duration.attributes["gen_ai.operation.name"] == "list_models"
