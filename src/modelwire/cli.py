@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+_EXPLICIT_ARGUMENT = re.compile(r"ignored explicit argument .*", re.DOTALL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace, Mapping[str, str], TextIO], int] = args.handler
+    installed = None
     try:
+        # The command is an application: it installs the OpenTelemetry SDK the OTEL_*
+        # variables ask for (none by default), so `modelwire chat`/`bench` calls are exported.
+        from .telemetry import install_from_env
+
+        installed = install_from_env(os.environ)
         return handler(args, os.environ, sys.stdout)
     except ModelwireError as exc:
         print(f"modelwire: error: {exc}", file=sys.stderr)
@@ -46,12 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        if installed is not None:
+            installed.shutdown()  # flush what was recorded before exiting
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line like every other error."""
 
     def error(self, message: str) -> NoReturn:
+        # A value given to a flag that takes none (`--api-key=sk-...`) could be a secret:
+        # argparse would quote it back, so say what is wrong without it.
+        message = _EXPLICIT_ARGUMENT.sub("takes no value", message)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -161,6 +175,25 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     mock.set_defaults(handler=_cmd_mock)
 
+    login = commands.add_parser(
+        "login", help="store an OpenAI API key in auth.json, or show the OpenAI sign-in"
+    )
+    login_what = login.add_mutually_exclusive_group(required=True)
+    login_what.add_argument(
+        "--api-key",
+        action="store_true",
+        help="read a key from stdin (or a prompt with echo off) and store it, mode 0600",
+    )
+    login_what.add_argument(
+        "--status", action="store_true", help="say what OpenAI requests authenticate with"
+    )
+    # Catches `login --api-key sk-...` so it can be refused without repeating the key.
+    login.add_argument("command_line_secret", nargs="?", help=argparse.SUPPRESS)
+    login.set_defaults(handler=_cmd_login)
+
+    logout = commands.add_parser("logout", help="remove auth.json (the stored key or sign-in)")
+    logout.set_defaults(handler=_cmd_logout)
+
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
     presets = setup.add_subparsers(
         dest="preset", required=True, metavar="PRESET", parser_class=_Parser
@@ -207,6 +240,27 @@ def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
         env=env,
         out=out,
     )
+
+
+def _cmd_login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from ._login_cli import run_login_api_key, run_login_status
+
+    if args.command_line_secret is not None:
+        raise ModelwireError(
+            "`modelwire login` takes no key on the command line (it would stay in your shell "
+            "history); pipe it on stdin or type it at the prompt"
+        )
+    if args.status:
+        return run_login_status(env, out)
+    import getpass
+
+    return run_login_api_key(env, out, stdin=sys.stdin, prompt=getpass.getpass)
+
+
+def _cmd_logout(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from ._login_cli import run_logout
+
+    return run_logout(env, out)
 
 
 def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:

@@ -8,6 +8,7 @@ every pool.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ import msgspec
 from .auth import Credentials, credentials_for
 from .config import load_config
 from .registry import Provider, ProviderRegistry
+from .telemetry import TelemetryObserver
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
 from .wire import Event, Request, Response, encode
 from .wire.endpoints import models_path
@@ -61,9 +63,9 @@ class Client:
         self.transport = transport or Transport(
             limits=limits, policy=policy, observer=observer, env=self.env
         )
-        self.telemetry: CallObserver | None = None
+        self.telemetry: TelemetryObserver | None = None
         if telemetry:
-            from .telemetry import TelemetryObserver, capture_for, names_for
+            from .telemetry import capture_for, names_for
 
             self.telemetry = TelemetryObserver(
                 names=names_for(semconv, self.env),
@@ -114,6 +116,11 @@ class Client:
         credentials = self._credentials.get(provider.id)
         if credentials is None:
             credentials = self._credentials[provider.id] = credentials_for(provider, self.env)
+            name = credentials.renewal_name
+            if name is not None and self.telemetry is not None:
+                credentials.observe_renewals(
+                    functools.partial(self.telemetry.auth_run, name, provider.id)
+                )
         return credentials
 
     def _prepare(

@@ -21,16 +21,19 @@ from .errors import ConfigError
 from .providers import ProviderInfo, WireApi
 
 __all__ = [
+    "AUTH_HOME_ENV",
     "CONFIG_FILE_NAME",
     "HOME_ENV",
     "BuiltInOverride",
     "Config",
+    "auth_home",
     "config_path",
     "load_config",
     "modelwire_home",
 ]
 
 HOME_ENV = "MODELWIRE_HOME"
+AUTH_HOME_ENV = "MODELWIRE_AUTH_HOME"
 CONFIG_FILE_NAME = "config.toml"
 _DEFAULT_HOME = "~/.modelwire"
 _AWS_OVERRIDABLE = ("profile", "region")
@@ -70,6 +73,18 @@ def modelwire_home(env: Mapping[str, str]) -> Path:
     """``$MODELWIRE_HOME`` when set and non-blank, else ``~/.modelwire``."""
     raw = env.get(HOME_ENV, "").strip()
     return Path(raw or _DEFAULT_HOME).expanduser()
+
+
+def auth_home(env: Mapping[str, str]) -> Path:
+    """Where the OpenAI sign-in state (``auth.json``) lives: ``$MODELWIRE_AUTH_HOME`` when set
+    and non-blank, else the modelwire home.
+
+    A separate variable, rather than reading ``$CODEX_HOME`` on its own, because sharing a
+    sign-in with Codex means both tools rotate one refresh token: that is a choice to make
+    explicitly (``MODELWIRE_AUTH_HOME=~/.codex``), not a side effect of an exported variable.
+    """
+    raw = env.get(AUTH_HOME_ENV, "").strip()
+    return Path(raw).expanduser() if raw else modelwire_home(env)
 
 
 def config_path(env: Mapping[str, str]) -> Path:

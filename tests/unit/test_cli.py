@@ -828,3 +828,41 @@ def test_live_source_argument_must_be_id_equals_path(cli: Cli) -> None:
     with pytest.raises(SystemExit) as caught:
         cli("catalog", "generate", "providers", "--live-source", "moonshotai")
     assert caught.value.code == 2
+
+
+def test_the_command_exports_its_calls_as_the_otel_variables_ask(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MODELWIRE_HOME": str(tmp_path),
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "console",
+        "OTEL_SERVICE_NAME": "modelwire-cli-test",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "modelwire", "chat", "trace me"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Echo: trace me" in done.stdout
+    assert '"name": "chat mock-model"' in done.stderr
+    assert "gen_ai.client.operation.duration" in done.stderr
+    assert "modelwire-cli-test" in done.stderr
+
+
+def test_without_otel_variables_the_command_exports_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["MODELWIRE_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelwire", "chat", "quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gen_ai" not in done.stderr

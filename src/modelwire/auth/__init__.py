@@ -7,6 +7,7 @@ key kinds here without touching it.
 """
 
 from ._base import Credentials, NoCredentials
-from ._keys import HeaderCredentials, credentials_for
+from ._keys import HeaderCredentials
+from ._resolve import credentials_for
 
 __all__ = ["Credentials", "HeaderCredentials", "NoCredentials", "credentials_for"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -34,6 +35,15 @@ class Credentials:
         not the API); the transport and the request encoder both ask here, never the provider.
         """
         return provider.base_url
+
+    renewal_name: str | None = None
+    """What a renewal of this credential is called in telemetry (``modelwire.auth.command``
+    for command runs, ``modelwire.auth.refresh`` for sign-in refreshes); None: never renews."""
+
+    def observe_renewals(self, hook: Callable[[float, str], None]) -> None:
+        """Have ``hook(duration_s, outcome)`` hear every renewal (a command run, a token
+        refresh); ``outcome`` is ``ok``/``refreshed``/``adopted`` or the kind of failure. Kinds
+        that never renew ignore it."""
 
     async def unauthorized(self) -> bool:
         """The provider answered 401/403: renew the credential if this kind can.

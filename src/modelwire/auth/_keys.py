@@ -16,9 +16,9 @@ from ..errors import AuthError, MissingCredentialError
 from ..providers import AuthKind, WireApi
 from ..registry import Provider
 from ..wire.endpoints import is_anthropic
-from ._base import Credentials, NoCredentials
+from ._base import Credentials
 
-__all__ = ["HeaderCredentials", "credentials_for"]
+__all__ = ["HeaderCredentials", "key_credentials"]
 
 
 class HeaderCredentials(Credentials):
@@ -48,12 +48,10 @@ class HeaderCredentials(Credentials):
         )
 
 
-def credentials_for(provider: Provider, env: Mapping[str, str]) -> Credentials:
-    """The credentials ``provider`` uses in ``env``; ``MissingCredentialError`` when unset."""
+def key_credentials(provider: Provider, env: Mapping[str, str]) -> HeaderCredentials:
+    """An env key or a configured bearer token; ``MissingCredentialError`` when unset."""
     info = provider.info
     kind = info.auth_kind
-    if kind is AuthKind.NONE:
-        return NoCredentials()
     anthropic = info.wire_api is WireApi.MESSAGES and is_anthropic(info.name, provider.base_url)
     if kind is AuthKind.ENV_KEY:
         variable = info.env_key or ""
@@ -61,7 +59,11 @@ def credentials_for(provider: Provider, env: Mapping[str, str]) -> Credentials:
         if not secret:
             raise MissingCredentialError(provider.id, variable, info.env_key_instructions)
         description = f"the environment variable {variable}"
-    elif kind is AuthKind.BEARER_TOKEN:
+        if anthropic:
+            return HeaderCredentials(
+                kind, "x-api-key", secret, bearer=False, description=description
+            )
+    else:
         secret = (info.experimental_bearer_token or "").strip()
         if not secret:
             raise AuthError(
@@ -70,12 +72,4 @@ def credentials_for(provider: Provider, env: Mapping[str, str]) -> Credentials:
                 credential="the configured experimental_bearer_token",
             )
         description = "the configured experimental_bearer_token"
-    else:
-        raise AuthError(
-            f"provider {provider.id!r} uses {kind.value} auth, which this version of modelwire "
-            "cannot attach yet",
-            provider_id=provider.id,
-        )
-    if anthropic and kind is AuthKind.ENV_KEY:
-        return HeaderCredentials(kind, "x-api-key", secret, bearer=False, description=description)
     return HeaderCredentials(kind, "authorization", secret, bearer=True, description=description)

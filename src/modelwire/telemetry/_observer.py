@@ -366,13 +366,17 @@ class TelemetryObserver(CallObserver):
             start_time=end_ns - int(duration_s * 1e9),
             attributes={n.PROVIDER_ID: provider_id, n.AUTH_OUTCOME: outcome},
         )
-        if outcome != "ok":
+        if outcome not in _RENEWED:
             span.set_attribute(n.ERROR_TYPE, outcome)
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.end(end_time=end_ns)
         if span_name == n.AUTH_COMMAND_SPAN:
             attributes: Mapping[str, str] = {n.PROVIDER_ID: provider_id, n.AUTH_OUTCOME: outcome}
             self._auth_runs.add(1, attributes)
+
+
+_RENEWED = frozenset({"ok", "refreshed", "adopted"})
+"""Renewal outcomes that are not failures (a command run, a fresh or adopted refresh)."""
 
 
 def _collector() -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -17,8 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, Request, WireApi, user
-from modelwire.errors import ProviderError
+from modelwire.errors import AuthCommandError, ProviderError
 from modelwire.mock import MockBehavior, MockProvider
+from modelwire.providers import ProviderAuthInfo
 from modelwire.transport import RetryPolicy, Transport
 
 WIRE_APIS = [WireApi.RESPONSES, WireApi.CHAT, WireApi.MESSAGES]
@@ -349,3 +352,82 @@ async def test_a_model_listing_is_a_list_models_span(
     assert attempt.parent.span_id == span.context.span_id
     (duration,) = otel.metrics()["gen_ai.client.operation.duration"]
     assert duration.attributes["gen_ai.operation.name"] == "list_models"
+
+
+async def test_an_auth_command_run_is_its_own_span_and_counted(
+    mock: MockProvider, otel: Otel, tmp_path: Any, anyio_backend: str
+) -> None:
+    script = tmp_path / "token.py"
+    script.write_text("print('command-token-7781')\n")
+    mock.state.require_bearer = "command-token-7781"
+    registry = ProviderRegistry.from_config(env={}, catalog=None)
+    auth = ProviderAuthInfo(command=sys.executable, args=[str(script)])
+    registry.register(
+        "cmd", ProviderInfo(base_url=mock.url("/v1"), wire_api=WireApi.CHAT, auth=auth)
+    )
+    async with Client(
+        registry, env={}, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+    ) as client:
+        await client.complete("cmd", HI)
+        await client.complete("cmd", HI)
+    (run,) = otel.spans("modelwire.auth.command")
+    assert run.kind is SpanKind.INTERNAL
+    assert (run.attributes or {})["modelwire.auth.outcome"] == "ok"
+    assert run.status.status_code is StatusCode.UNSET
+    assert run.end_time is not None
+    assert run.start_time is not None
+    assert run.end_time > run.start_time
+    (runs,) = otel.metrics()["modelwire.auth.command.runs"]
+    assert runs.value == 1
+    assert all(
+        (s.attributes or {}).get("modelwire.auth.kind") == "command"
+        for s in otel.spans("chat mock-model")
+    )
+
+
+async def test_a_failing_auth_command_span_carries_its_outcome(
+    mock: MockProvider, otel: Otel, tmp_path: Any, anyio_backend: str
+) -> None:
+    script = tmp_path / "fail.py"
+    script.write_text("import sys\nsys.exit(3)\n")
+    registry = ProviderRegistry.from_config(env={}, catalog=None)
+    auth = ProviderAuthInfo(command=sys.executable, args=[str(script)])
+    registry.register(
+        "cmd", ProviderInfo(base_url=mock.url("/v1"), wire_api=WireApi.CHAT, auth=auth)
+    )
+    async with Client(
+        registry, env={}, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+    ) as client:
+        with pytest.raises(AuthCommandError):
+            await client.complete("cmd", HI)
+    (run,) = otel.spans("modelwire.auth.command")
+    assert run.status.status_code is StatusCode.ERROR
+    assert (run.attributes or {})["error.type"] == "exit_status"
+    assert otel.call_span().attributes["error.type"] == "AuthCommandError"  # type: ignore[index]
+
+
+def test_a_sign_in_refresh_is_reported_as_its_own_span(otel: Otel, tmp_path: Any) -> None:
+    tokens = {"id_token": "i", "access_token": "a", "refresh_token": "r", "account_id": "acct"}
+    (tmp_path / "auth.json").write_bytes(
+        orjson.dumps({"tokens": tokens, "last_refresh": "2026-11-30T00:00:00Z"})
+    )
+    env = {"MODELWIRE_AUTH_HOME": str(tmp_path)}
+    client = Client(
+        ProviderRegistry.from_config(env=env, catalog=None),
+        env=env,
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+    )
+    credentials = client.credentials(client.provider("openai"))
+    assert credentials.renewal_name == "modelwire.auth.refresh"
+    credentials.on_refresh(0.25, "refreshed")  # type: ignore[attr-defined]
+    credentials.on_refresh(0.5, "rejected")  # type: ignore[attr-defined]
+    spans = otel.spans("modelwire.auth.refresh")
+    by_outcome = {(s.attributes or {})["modelwire.auth.outcome"]: s for s in spans}
+    ok, rejected = by_outcome["refreshed"], by_outcome["rejected"]
+    assert ok.status.status_code is StatusCode.UNSET
+    assert (ok.attributes or {})["modelwire.provider.id"] == "openai"
+    assert rejected.status.status_code is StatusCode.ERROR
+    assert (rejected.attributes or {})["error.type"] == "rejected"
+    assert (ok.end_time or 0) - (ok.start_time or 0) == pytest.approx(0.25e9, rel=0.01)
+    assert "modelwire.auth.command.runs" not in otel.metrics()
