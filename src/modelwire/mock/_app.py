@@ -81,7 +81,7 @@ class MockState:
         entry = {
             "method": request.method,
             "path": request.url.path,
-            "query": request.url.query,
+            "query": _logged_query(request.url.query),
             "headers": _logged_headers(request.headers),
             "body": body.decode("utf-8", "replace"),
         }
@@ -108,6 +108,13 @@ class MockState:
         return not checks or any(checks)
 
 
+def _logged_query(query: str) -> str:
+    """Names kept, every value masked: providers put keys in the query (``?key=…``)."""
+    if not query:
+        return query
+    return "&".join(f"{item.partition('=')[0]}={MASK}" for item in query.split("&"))
+
+
 def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Lower-cased names; a credential keeps its scheme (``Bearer ****``) and loses its value."""
     logged: dict[str, str] = {}
@@ -115,9 +122,10 @@ def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
         lowered = name.lower()
         if is_sensitive_header(lowered):
             scheme, _, rest = value.partition(" ")
-            value = f"{scheme} {MASK}" if rest and scheme.isalnum() else MASK
-            if value.startswith("AWS4-HMAC-SHA256 "):
-                value = f"AWS4-HMAC-SHA256 {MASK}"
+            if scheme == "AWS4-HMAC-SHA256":
+                value = f"{scheme} {MASK}"
+            else:
+                value = f"{scheme} {MASK}" if rest and scheme.isalnum() else MASK
         logged[lowered] = value
     return logged
 

@@ -243,6 +243,9 @@ async def test_required_credentials_are_checked(
         logged = orjson.dumps(mock.requests).decode()
         for secret in ("sk-mock-1", "ak-1", "Signature=abc", "wrong"):
             assert secret not in logged
+        if options.get("require_sigv4") and allowed:
+            # The scheme stays readable, so a test can tell a signed request from a bearer one.
+            assert mock.requests[-1]["headers"]["authorization"] == "AWS4-HMAC-SHA256 ****"
 
 
 async def test_the_log_has_one_json_line_per_request_with_masked_credentials(
