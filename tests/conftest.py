@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from otel_capture import Otel
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -30,3 +33,11 @@ def repo() -> Path:
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Async tests run on both event loops modelwire supports."""
     return str(request.param)
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    """An in-memory OpenTelemetry SDK to hand to ``Client(tracer_provider=…, meter_provider=…)``."""
+    otel = Otel()
+    yield otel
+    otel.shutdown()

@@ -88,6 +88,16 @@ _OWN_CODES: dict[str, type[StreamError]] = {
 T = TypeVar("T")
 
 
+def _base_and_query(
+    provider: Provider, credentials: Credentials | None, params: Mapping[str, str] | None
+) -> tuple[str, Mapping[str, str] | None]:
+    base = provider.base_url if credentials is None else credentials.base_url(provider)
+    query = provider.info.query_params
+    if params:
+        query = {**(query or {}), **params}
+    return base, query
+
+
 def _error_code(code: str) -> str:
     """An error event's code as telemetry's ``error.type``: modelwire's own failures by the
     exception they stand for, a provider's by its code."""
@@ -329,10 +339,7 @@ class Transport:
         """Where a request goes: the base URL (the credential's choice, see
         ``Credentials.base_url``) + the wire API's path + the provider's query parameters
         (+ the request's own ``params``)."""
-        base = provider.base_url if credentials is None else credentials.base_url(provider)
-        query = provider.info.query_params
-        if params:
-            query = {**(query or {}), **params}
+        base, query = _base_and_query(provider, credentials, params)
         return join_url(base, path, query)
 
     def shown_url(
@@ -343,10 +350,7 @@ class Transport:
         params: Mapping[str, str] | None = None,
     ) -> str:
         """The URL with every query value masked, for errors, logs and spans."""
-        base = provider.base_url if credentials is None else credentials.base_url(provider)
-        query = provider.info.query_params
-        if params:
-            query = {**(query or {}), **params}
+        base, query = _base_and_query(provider, credentials, params)
         return join_url(base, path, mask_query(query))
 
     async def send(

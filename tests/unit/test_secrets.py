@@ -17,17 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, Request, WireApi, user
 from modelwire.config import validate_config
 from modelwire.errors import ModelwireError
 from modelwire.mock import MockProvider
 from modelwire.providers import ProviderAuthInfo
+from otel_capture import Otel
 
 ENV_KEY = "sk-envkey-SECRET-5150"
 BEARER = "tok-bearer-SECRET-8086"
@@ -59,21 +55,12 @@ SECRETS = [
 HI = Request(model="mock-model", messages=(user("hello secrets"),))
 
 
-class Surfaces:
-    """Everything a secret could leak into, gathered as text."""
+class Surfaces(Otel):
+    """Everything a secret could leak into: the SDK's output, plus texts the test collects."""
 
     def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        super().__init__()
         self.texts: list[str] = []
-
-    def telemetry_text(self) -> str:
-        spans = [span.to_json() for span in self.exporter.get_finished_spans()]
-        metrics = self.reader.get_metrics_data()
-        return "\n".join(spans) + (metrics.to_json() if metrics is not None else "")
 
 
 def closed_port() -> int:
@@ -218,7 +205,7 @@ async def test_no_auth_kind_leaks_a_secret_anywhere(
     failed = [s for s in calls if (s.attributes or {}).get("error.type")]
     assert (len(failed) == 0) is accepted
     everywhere = {
-        "telemetry": surfaces.telemetry_text(),
+        "telemetry": surfaces.text(),
         "logs": caplog.text,
         "errors and reprs": "\n".join(surfaces.texts),
         "mock request log": orjson.dumps(mock.requests).decode(),

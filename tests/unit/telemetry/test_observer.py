@@ -5,17 +5,12 @@ from __future__ import annotations
 import gc
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import orjson
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, Request, WireApi, user
@@ -23,48 +18,10 @@ from modelwire.errors import AuthCommandError, ProviderError
 from modelwire.mock import MockBehavior, MockProvider
 from modelwire.providers import ProviderAuthInfo
 from modelwire.transport import RetryPolicy, Transport
+from otel_capture import Otel
 
 WIRE_APIS = [WireApi.RESPONSES, WireApi.CHAT, WireApi.MESSAGES]
 HI = Request(model="mock-model", messages=(user("hello telemetry"),), temperature=0.5)
-
-
-class Otel:
-    """An SDK tracer and meter provider whose output the test reads back."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    def spans(self, name: str | None = None) -> list[ReadableSpan]:
-        spans = list(self.exporter.get_finished_spans())
-        return [s for s in spans if name is None or s.name == name]
-
-    def call_span(self) -> ReadableSpan:
-        (span,) = [s for s in self.spans() if s.name.startswith("chat")]
-        return span
-
-    def metrics(self) -> dict[str, list[Any]]:
-        """Metric name → its data points."""
-        data = self.reader.get_metrics_data()
-        found: dict[str, list[Any]] = {}
-        if data is None:
-            return found
-        for resource in data.resource_metrics:
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    found.setdefault(metric.name, []).extend(metric.data.data_points)
-        return found
-
-
-@pytest.fixture
-def otel() -> Iterator[Otel]:
-    otel = Otel()
-    yield otel
-    otel.tracer_provider.shutdown()
-    otel.meter_provider.shutdown()
 
 
 @pytest.fixture
