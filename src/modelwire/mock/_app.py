@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._redact import MASK, is_sensitive_header
 from ._behavior import MockBehavior, from_headers
@@ -62,6 +63,23 @@ class MockState:
         self._queue: deque[MockBehavior] = deque()
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
+        self.in_flight = 0
+        """Requests received whose response has not been sent in full yet."""
+        self.peak_in_flight = 0
+        """The most ``in_flight`` has been (since the start or ``reset_peak``)."""
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak_in_flight = self.in_flight
 
     def enqueue(self, *behaviors: MockBehavior) -> None:
         """Behaviours for the next requests, one each, before the defaults apply again."""
@@ -146,7 +164,7 @@ def _wire_api(method: str, path: str, headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def build_app(state: MockState) -> Starlette:
+def build_app(state: MockState) -> ASGIApp:
     """The ASGI app serving ``state``."""
 
     async def endpoint(request: Request) -> Response:
@@ -170,6 +188,8 @@ def build_app(state: MockState) -> Starlette:
         if behavior.status is not None:
             return await _failure(wire_api, behavior)
         if request.method == "GET":
+            if behavior.ttft_ms:
+                await anyio.sleep(behavior.ttft_ms / 1000)
             return _models(wire_api, state.models, request.query_params)
         if behavior.replay is not None:
             return StreamingResponse(
@@ -212,7 +232,21 @@ def build_app(state: MockState) -> Starlette:
             headers={"cache-control": "no-cache", "x-request-id": response_id},
         )
 
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, counting requests in flight until their response is sent in full (a
+        streamed response's call returns only after its last chunk)."""
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        state.enter()
+        try:
+            await app(scope, receive, send)
+        finally:
+            state.leave()
+
+    return counted
 
 
 _MALFORMED = {

@@ -104,6 +104,19 @@ class MockProvider:
         """Every request received, as logged (credentials masked)."""
         return self.state.requests
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (a stream counts until its last chunk is sent)."""
+        return self.state.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests answered at once since start (or ``reset_peak()``)."""
+        return self.state.peak_in_flight
+
+    def reset_peak(self) -> None:
+        self.state.reset_peak()
+
     def enqueue(self, *behaviors: MockBehavior) -> None:
         """Behaviours for the next requests, one each; then the defaults apply again."""
         self.state.enqueue(*behaviors)

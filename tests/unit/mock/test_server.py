@@ -11,6 +11,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -316,3 +317,38 @@ def test_modelwire_mock_prints_where_it_listens_and_exits_cleanly_on_sigterm(
             process.kill()
             process.communicate(timeout=5)
     assert orjson.loads(log.read_bytes().splitlines()[0])["path"] == "/v1/models"
+
+
+async def test_the_mock_counts_requests_in_flight_until_their_last_chunk(
+    anyio_backend: str,
+) -> None:
+    async with MockProvider() as mock, httpx.AsyncClient(timeout=10) as http:
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        headers = {"x-mock-output-tokens": "20", "x-mock-delay-ms": "20"}
+        url = mock.url("/v1/chat/completions")
+        async with http.stream("POST", url, json=body, headers=headers) as first:
+            first_reads = first.aiter_raw()
+            await anext(first_reads)
+            async with http.stream("POST", url, json=body, headers=headers) as second:
+                second_reads = second.aiter_raw()
+                await anext(second_reads)
+                assert mock.in_flight == 2
+                async for _ in second_reads:
+                    pass
+            async for _ in first_reads:
+                pass
+        assert mock.peak_in_flight == 2
+        for _ in range(100):
+            if mock.in_flight == 0:
+                break
+            await anyio.sleep(0.01)
+        assert mock.in_flight == 0
+        mock.reset_peak()
+        assert mock.peak_in_flight == 0
+
+
+async def test_a_models_listing_honours_the_time_to_first_token_knob(anyio_backend: str) -> None:
+    async with MockProvider() as mock, httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(mock.url("/v1/models"), headers={"x-mock-ttft-ms": "2000"}, timeout=0.2)
+        assert (await http.get(mock.url("/v1/models"))).status_code == 200
