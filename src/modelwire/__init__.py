@@ -70,6 +70,8 @@ __all__ = [
     "ImagePart",
     "Message",
     "MissingCredentialError",
+    "Model",
+    "ModelList",
     "ModelwireError",
     "Provider",
     "ProviderAuthInfo",
@@ -110,9 +112,10 @@ __all__ = [
 ]
 
 
-_LAZY = {"Client": "client"}
-"""Public names whose modules pull in the HTTP stack: imported on first use, so that
-``import modelwire`` stays cheap for code that only reads the registry or decodes bytes."""
+_LAZY = {"Client": "client", "Model": "models", "ModelList": "models"}
+"""Public names whose modules pull in the HTTP stack or the async machinery: imported on first
+use, so that ``import modelwire`` stays cheap for code that only reads the registry or decodes
+bytes."""
 
 
 def __getattr__(name: str) -> object:

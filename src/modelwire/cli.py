@@ -194,6 +194,49 @@ def _build_parser() -> argparse.ArgumentParser:
     logout = commands.add_parser("logout", help="remove auth.json (the stored key or sign-in)")
     logout.set_defaults(handler=_cmd_logout)
 
+    models = commands.add_parser(
+        "models", help="a provider's models: its endpoint's list, merged with the catalogs"
+    )
+    models.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
+    models.add_argument("--json", action="store_true", help="print the models as JSON")
+    models.add_argument(
+        "--refresh", action="store_true", help="ask the endpoint again, not the cached list"
+    )
+    models.set_defaults(handler=_cmd_models)
+
+    bench = commands.add_parser(
+        "bench",
+        help="latency benchmark: TTFT, inter-token, end to end, tokens/s per provider "
+        "(no target: the embedded mock)",
+    )
+    bench.add_argument(
+        "--provider",
+        metavar="ID[:MODEL]",
+        action="append",
+        default=[],
+        help="a target (repeatable); default: the embedded mock",
+    )
+    amount = bench.add_mutually_exclusive_group()
+    amount.add_argument("--requests", type=_positive_int, metavar="N", help="requests per target")
+    amount.add_argument(
+        "--duration", type=_positive_float, metavar="S", help="seconds per target instead"
+    )
+    bench.add_argument(
+        "--concurrency", type=_positive_int, default=1, metavar="C", help="requests in flight"
+    )
+    prompt = bench.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", metavar="TEXT", help="the prompt every request sends")
+    prompt.add_argument(
+        "--prompt-tokens", type=_positive_int, metavar="N", help="a generated prompt of ~N tokens"
+    )
+    bench.add_argument("--max-tokens", type=_positive_int, metavar="N", help="max output tokens")
+    bench.add_argument(
+        "--warmup", type=_non_negative_int, default=1, metavar="N", help="untimed requests first"
+    )
+    bench.add_argument("--json", metavar="FILE", type=Path, help="write every timing + summary")
+    bench.add_argument("--plot", metavar="FILE", type=Path, help="draw latency distributions")
+    bench.set_defaults(handler=_cmd_bench)
+
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")
     presets = setup.add_subparsers(
         dest="preset", required=True, metavar="PRESET", parser_class=_Parser
@@ -214,6 +257,38 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _cmd_models(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from ._models_cli import run_models
+
+    return run_models(args, env, out)
+
+
+def _cmd_bench(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from ._bench_cli import run_bench
+
+    return run_bench(args, env, out)
 
 
 def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:

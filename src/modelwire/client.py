@@ -20,6 +20,8 @@ import msgspec
 
 from .auth import Credentials, credentials_for
 from .config import load_config
+from .models import DEFAULT_LIST_TIMEOUT_S, ModelCache, ModelList
+from .models import list_models as _list_models
 from .registry import Provider, ProviderRegistry
 from .telemetry import TelemetryObserver
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
@@ -80,6 +82,8 @@ class Client:
                 else ObserverGroup(self.telemetry, current)
             )
         self._credentials: dict[str, Credentials] = {}
+        self.model_cache = ModelCache()
+        """``list_models``' per-provider cache (in memory; replace it for a file-backed one)."""
 
     @classmethod
     def from_config(
@@ -191,6 +195,17 @@ class Client:
             auth_kind=credentials.kind.value,
         )
         return await self.transport.list_models(call, provider_, credentials, path)
+
+    async def list_models(
+        self, provider: str, *, refresh: bool = False, timeout_s: float = DEFAULT_LIST_TIMEOUT_S
+    ) -> ModelList:
+        """The provider's models: its endpoint's list (cached per ``model_cache``'s TTL;
+        ``refresh`` asks again), described by the bundled catalogs, or seeded from them when
+        the endpoint cannot be asked within ``timeout_s``. Never raises for an endpoint that
+        cannot be asked — the list's ``warning`` says why; an unknown id raises."""
+        return await _list_models(
+            self, provider, cache=self.model_cache, refresh=refresh, timeout_s=timeout_s
+        )
 
 
 def _request(request: Request | None, fields: dict[str, Any], *, stream: bool) -> Request:

@@ -1,0 +1,136 @@
+"""``modelwire bench``: the latency benchmark from the command line.
+
+The table goes to stdout (it is the result; it pipes and redirects cleanly), the live progress
+view and notes to stderr. With no ``--provider`` the embedded mock is the target, with a
+realistic latency profile (``MockProfile``), so the command runs on a fresh machine with no key
+and no network; such a run also measures and prints modelwire's own share of TTFT. The exit
+status is 1 when a target had no successful request at all (its latency figures are empty),
+else 0: failures are part of a benchmark's findings, counted in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+import anyio
+import msgspec
+
+from ._bench_report import (
+    LiveProgress,
+    overhead_lines,
+    render_table,
+    require_plotting,
+    write_plot,
+)
+from ._bench_schema import BenchError, BenchResult, MockProfile, Settings, Target, write_result
+from .bench import DEFAULT_PROMPT, generated_prompt
+from .bench import run_bench as run_benchmark
+from .client import Client
+from .config import Config, load_config
+from .errors import ConfigError
+from .registry import ProviderRegistry
+
+__all__ = ["run_bench"]
+
+
+def run_bench(
+    args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO | None = None
+) -> int:
+    """Run the benchmark the parsed arguments describe; see the module docstring."""
+    err = sys.stderr if err is None else err
+    if args.plot is not None:
+        require_plotting()
+    for path in (args.json, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise BenchError(f"cannot write {path}: {path.parent} is not a directory")
+    config = load_config(env=env)
+    registry = ProviderRegistry.from_config(config, env=env)
+    targets = _targets(args.provider, config)
+    settings = Settings(
+        requests=args.requests,
+        duration_s=args.duration,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        prompt=(
+            generated_prompt(args.prompt_tokens)
+            if args.prompt_tokens is not None
+            else args.prompt or DEFAULT_PROMPT
+        ),
+        prompt_tokens=args.prompt_tokens,
+        max_tokens=args.max_tokens,
+    )
+    if targets:
+        result = anyio.run(_bench, registry, env, targets, settings, err)
+    else:
+        result = anyio.run(_bench_mock, registry, env, settings, err)
+    render_table(result, out)
+    if result.client_overhead is not None:
+        out.write("\n".join(overhead_lines(result.client_overhead)) + "\n")
+    out.flush()
+    if args.json is not None:
+        write_result(result, args.json)
+        err.write(f"modelwire bench: wrote {args.json}\n")
+    if args.plot is not None:
+        write_plot(result, args.plot)
+        err.write(f"modelwire bench: wrote {args.plot}\n")
+    return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
+
+
+def _targets(specs: list[str], config: Config) -> list[Target]:
+    """``ID[:MODEL]`` specs as targets; a bare ``ID`` takes config's ``model`` only when it is
+    config's ``model_provider``, since another provider's model name would mean nothing."""
+    targets: list[Target] = []
+    for spec in specs:
+        provider, _, model = spec.partition(":")
+        if not provider:
+            raise ConfigError(f"--provider {spec!r}: no provider id", hint="use ID or ID:MODEL")
+        if not model:
+            if provider != config.model_provider or config.model is None:
+                raise ConfigError(
+                    f"--provider {spec}: no model for {provider!r}",
+                    hint=f"use {provider}:MODEL",
+                )
+            model = config.model
+        target = Target(provider, model)
+        if any(existing.name == target.name for existing in targets):
+            raise ConfigError(f"--provider {target.name} is given twice")
+        targets.append(target)
+    return targets
+
+
+async def _bench(
+    registry: ProviderRegistry,
+    env: Mapping[str, str],
+    targets: list[Target],
+    settings: Settings,
+    err: TextIO,
+) -> BenchResult:
+    async with Client(registry, env=env) as client:
+        with LiveProgress(err) as progress:
+            return await run_benchmark(client, targets, settings, progress=progress)
+
+
+async def _bench_mock(
+    registry: ProviderRegistry, env: Mapping[str, str], settings: Settings, err: TextIO
+) -> BenchResult:
+    from ._bench_mock import measure_ttft_overhead, median_behavior, mock_target
+    from .mock import MockProvider
+
+    profile = MockProfile()
+    async with MockProvider(behavior=median_behavior(profile)) as mock:
+        err.write(
+            f"modelwire bench: no target given; benchmarking the embedded mock provider at "
+            f"{mock.base_url} (TTFT ~{profile.ttft_ms:g} ms, ~{profile.itl_ms:g} ms between "
+            f"tokens, {profile.output_tokens} tokens; pass --provider ID[:MODEL] for a real "
+            "one)\n"
+        )
+        err.flush()
+        target = mock_target(mock, registry, profile)
+        async with Client(registry, env=env) as client:
+            with LiveProgress(err) as progress:
+                result = await run_benchmark(client, [target], settings, progress=progress)
+            overhead = await measure_ttft_overhead(client, mock)
+    return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)

@@ -1,0 +1,288 @@
+"""Showing a benchmark: the live progress view, the side-by-side table, the plot.
+
+Kept apart from the engine so that the engine imports no presentation library: rich is loaded
+only here, and matplotlib only when a plot is asked for (it is an optional extra).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TextIO
+
+from ._bench_schema import (
+    BenchError,
+    BenchResult,
+    ClientOverhead,
+    RequestRecord,
+    Settings,
+    Target,
+    TargetResult,
+)
+from ._bench_stats import Stats
+from .bench import BenchProgress
+
+__all__ = ["LiveProgress", "overhead_lines", "render_table", "require_plotting", "write_plot"]
+
+_PLOT_EXTRA = "pip install 'modelwire[plot]'"
+_STATUS_EVERY_S = 0.25
+"""How often the live view recomputes its running median: sorting on every request would put
+O(n log n) work between a long run's requests, on the loop that times them."""
+
+
+class LiveProgress(BenchProgress):
+    """A rich progress bar per target on ``err`` while the run goes; when ``err`` is not a
+    terminal (CI logs, tests) a single line per finished target instead."""
+
+    def __init__(self, err: TextIO) -> None:
+        self._err = err
+        self._live = err.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+        self._ttfts: list[float] = []
+        self._ok = 0
+        self._failed = 0
+        self._shown_at = 0.0
+
+    def __enter__(self) -> Self:
+        if self._live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=Console(file=self._err, markup=False, highlight=False, emoji=False),
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def target_started(self, target: Target, settings: Settings) -> None:
+        self._ttfts, self._ok, self._failed, self._shown_at = [], 0, 0, 0.0
+        if self._progress is not None:
+            self._task = self._progress.add_task(
+                target.name, total=settings.requests, status="starting"
+            )
+            return
+        amount = (
+            f"{settings.requests} requests"
+            if settings.requests is not None
+            else f"requests for {settings.duration_s:g} s"
+        )
+        self._err.write(
+            f"modelwire bench: {target.name}: {amount}, {settings.concurrency} at a time\n"
+        )
+        self._err.flush()
+
+    def request_done(self, target: Target, record: RequestRecord) -> None:
+        if record.error is None:
+            self._ok += 1
+            if record.ttft_ms is not None:
+                self._ttfts.append(record.ttft_ms)
+        else:
+            self._failed += 1
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._shown_at >= _STATUS_EVERY_S:
+            self._shown_at = now
+            self._progress.update(self._task, advance=1, status=self._status())
+        else:
+            self._progress.update(self._task, advance=1)
+
+    def _status(self) -> str:
+        ttft = f"TTFT p50 {statistics.median(self._ttfts):.0f} ms" if self._ttfts else "no TTFT"
+        return f"ok {self._ok}  failed {self._failed}  {ttft}"
+
+    def target_done(self, target: Target, result: TargetResult) -> None:
+        summary = result.summary
+        if self._progress is not None:
+            self._progress.update(self._task, status=self._status(), refresh=True)
+            return
+        self._err.write(
+            f"modelwire bench: {target.name}: {summary.ok}/{summary.requests} ok "
+            f"in {summary.wall_s:.1f} s\n"
+        )
+        self._err.flush()
+
+
+def _ms(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _triple(stats: Stats | None) -> str:
+    if stats is None:
+        return "-"
+    return f"{_ms(stats.p50)} / {_ms(stats.p90)} / {_ms(stats.p99)}"
+
+
+def _range(stats: Stats | None) -> str:
+    return "-" if stats is None else f"{_ms(stats.min)} / {_ms(stats.max)}"
+
+
+def _errors(errors: dict[str, int]) -> str:
+    return ", ".join(f"{kind}: {count}" for kind, count in errors.items()) or "-"
+
+
+def _rows(result: TargetResult) -> list[str]:
+    s = result.summary
+    per_request = s.decode_tokens_per_s
+    return [
+        f"{s.ok} / {s.requests}",
+        _errors(s.errors),
+        _triple(s.ttft_ms),
+        _range(s.ttft_ms),
+        _triple(s.itl_ms),
+        _range(s.itl_ms),
+        _triple(s.e2e_ms),
+        _range(s.e2e_ms),
+        _triple(s.ttfb_ms),
+        "-" if per_request is None else f"{per_request.p50:.1f}",
+        f"{s.output_tokens_per_s:.1f}",
+        f"{s.requests_per_s:.2f}",
+        f"{s.wall_s:.1f}",
+    ]
+
+
+_LABELS = (
+    "requests ok / run",
+    "errors",
+    "TTFT ms  p50 / p90 / p99",
+    "TTFT ms  min / max",
+    "ITL ms   p50 / p90 / p99",
+    "ITL ms   min / max",
+    "E2E ms   p50 / p90 / p99",
+    "E2E ms   min / max",
+    "TTFB ms  p50 / p90 / p99",
+    "output tok/s per request p50",
+    "output tok/s all requests",
+    "requests/s",
+    "wall time s",
+)
+
+
+def _settings_line(settings: Settings) -> str:
+    amount = (
+        f"{settings.requests} requests"
+        if settings.requests is not None
+        else f"{settings.duration_s:g} s"
+    )
+    prompt = (
+        f"~{settings.prompt_tokens}-token prompt"
+        if settings.prompt_tokens is not None
+        else f"{len(settings.prompt.split())}-word prompt"
+    )
+    tokens = f", max {settings.max_tokens} tokens" if settings.max_tokens is not None else ""
+    return (
+        f"modelwire bench: {amount} per target, concurrency {settings.concurrency}, "
+        f"warmup {settings.warmup}, {prompt}{tokens}"
+    )
+
+
+def render_table(result: BenchResult, out: TextIO) -> None:
+    """The targets side by side, one column each; percentiles interpolate linearly."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for target in result.targets:
+        table.add_column(target.target, justify="right", no_wrap=True)
+    columns = [_rows(target) for target in result.targets]
+    for number, label in enumerate(_LABELS):
+        table.add_row(label, *(column[number] for column in columns))
+    out.write(_settings_line(result.settings) + "\n")
+    width = None if out.isatty() else 10_000
+    # Provider ids and error codes are data, never rich markup.
+    Console(file=out, width=width, markup=False, highlight=False, emoji=False).print(table)
+
+
+def overhead_lines(overhead: ClientOverhead) -> list[str]:
+    m, b, r = overhead.modelwire_ttft_ms, overhead.bare_ttft_ms, overhead.after_first_byte_ms
+    return [
+        f"client overhead on TTFT (mock TTFT 0, {overhead.samples} requests each way): "
+        f"{overhead.overhead_ms:.2f} ms at p50",
+        f"  modelwire TTFT p50 {m.p50:.2f} ms (p90 {m.p90:.2f}), "
+        f"bare socket p50 {b.p50:.2f} ms (p90 {b.p90:.2f}); "
+        f"first byte to first token in modelwire p50 {r.p50:.3f} ms",
+    ]
+
+
+def require_plotting() -> None:
+    """Fail before a long run, not after it, when the plot cannot be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise BenchError(f"--plot needs matplotlib: {_PLOT_EXTRA}")
+
+
+def write_plot(result: BenchResult, path: Path) -> None:
+    """Each latency's distribution per target as an empirical CDF (every request shown, tails
+    included, unlike a box plot), TTFT / ITL / E2E side by side."""
+    require_plotting()
+    figure_module: Any = importlib.import_module("matplotlib.figure")
+    figure = figure_module.Figure(figsize=(15, 4.5), layout="constrained")
+    axes = figure.subplots(1, 3)
+    panels = (
+        ("time to first token", "requests", _ttfts),
+        ("inter-token latency", "gaps", _gaps),
+        ("end to end", "requests", _e2es),
+    )
+    for axis, (title, unit, values_of) in zip(axes, panels, strict=True):
+        drawn = False
+        for target in result.targets:
+            values = sorted(values_of(target))
+            if values:
+                fractions = [(n + 1) / len(values) for n in range(len(values))]
+                axis.step(values, fractions, where="post", label=target.target)
+                drawn = True
+        axis.set_title(title)
+        axis.set_xlabel("ms")
+        axis.set_ylabel(f"fraction of {unit} at or below")
+        axis.grid(alpha=0.3)
+        if drawn:
+            axis.legend(fontsize="small")
+    settings = result.settings
+    figure.suptitle(f"modelwire bench — concurrency {settings.concurrency}")
+    try:
+        figure.savefig(path)
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"cannot write the plot {path}: {exc}") from None
+
+
+def _ok(target: TargetResult) -> list[RequestRecord]:
+    return [record for record in target.requests if record.error is None]
+
+
+def _ttfts(target: TargetResult) -> list[float]:
+    return [record.ttft_ms for record in _ok(target) if record.ttft_ms is not None]
+
+
+def _gaps(target: TargetResult) -> list[float]:
+    return [gap for record in _ok(target) for gap in record.itl_ms]
+
+
+def _e2es(target: TargetResult) -> list[float]:
+    return [record.e2e_ms for record in _ok(target)]

@@ -1,0 +1,265 @@
+"""The benchmark's data: what one run records, typed, and its file format (``modelwire.bench/1``).
+
+Results are meant to be kept and compared across runs, machines and modelwire versions, so the
+file is a versioned schema decoded back into these same types (``load_result``), never a loose
+dict: a file that does not match fails loudly with the JSON path of the problem. The layout is
+documented for readers in ``modelwire.bench``'s docstring.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from ._bench_stats import PERCENTILE_METHOD, Stats
+from ._version import __version__
+from .errors import ModelwireError
+
+__all__ = [
+    "DEFAULT_REQUESTS",
+    "SCHEMA",
+    "BenchError",
+    "BenchResult",
+    "ClientOverhead",
+    "Environment",
+    "MockProfile",
+    "RequestRecord",
+    "Settings",
+    "Target",
+    "TargetResult",
+    "TargetSummary",
+    "environment",
+    "load_result",
+    "read_result",
+    "write_result",
+]
+
+SCHEMA = "modelwire.bench/1"
+DEFAULT_REQUESTS = 20
+
+
+class BenchError(ModelwireError):
+    """Raised for a result file that is not a readable ``modelwire.bench/1`` document."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One provider and model to benchmark (not part of the file: ``TargetResult`` is)."""
+
+    provider: str
+    model: str
+    label: str = ""
+    """How tables and files name it; default ``provider:model``."""
+    before_request: Callable[[], None] | None = None
+    """Called before each request is sent (warm-ups too), outside its timing. The embedded
+    mock's profile uses it to queue the next reply's jittered latencies."""
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.provider}:{self.model}"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """How a run was made. ``requests`` and ``duration_s`` exclude each other; with neither,
+    ``run_bench`` records ``requests=DEFAULT_REQUESTS``."""
+
+    requests: int | None = None
+    """Timed requests per target."""
+    duration_s: float | None = None
+    """Instead of a count: start requests for this long per target (each one started runs to
+    its end, so a target's wall time exceeds this by up to one request)."""
+    concurrency: int = 1
+    warmup: int = 1
+    """Untimed requests per target before the timed ones (run ``concurrency`` at a time)."""
+    prompt: str = ""
+    prompt_tokens: int | None = None
+    """Set when ``prompt`` was generated to be about this many tokens (``--prompt-tokens``)."""
+    max_tokens: int | None = None
+    percentile_method: str = PERCENTILE_METHOD
+
+    def __post_init__(self) -> None:
+        if self.requests is not None and self.duration_s is not None:
+            raise ValueError("give requests or duration_s, not both")
+        if self.requests is not None and self.requests < 1:
+            raise ValueError(f"requests must be at least 1, got {self.requests}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration_s must be more than 0, got {self.duration_s}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be at least 0, got {self.warmup}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+
+
+class Environment(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the numbers came from; latencies depend on all of it."""
+
+    modelwire: str
+    python: str
+    implementation: str
+    platform: str
+    cpus: int | None
+    clock: str
+    """The monotonic clock every interval is read from."""
+    clock_resolution_s: float
+    started_at: str
+    """Wall-clock start (UTC, ISO 8601), for people; no interval is computed from it."""
+
+
+def environment() -> Environment:
+    """This process's environment, now."""
+    return Environment(
+        modelwire=__version__,
+        python=platform.python_version(),
+        implementation=sys.implementation.name,
+        platform=platform.platform(),
+        cpus=os.cpu_count(),
+        clock="time.perf_counter",
+        clock_resolution_s=time.get_clock_info("perf_counter").resolution,
+        started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+
+
+class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One timed request. Times are ms from the moment the request was handed to the client
+    (before its body was encoded); ``start_ms`` is that moment's offset from the target's start.
+    """
+
+    index: int
+    start_ms: float
+    ttfb_ms: float | None
+    """The response body's first byte, read before any decoding (the transport's
+    ``Call.first_byte``); ``None`` when no body arrived."""
+    ttft_ms: float | None
+    """The first text, reasoning or tool-argument delta event, as the caller receives it."""
+    itl_ms: list[float]
+    """Gaps between consecutive delta events (one fewer than the deltas)."""
+    e2e_ms: float
+    """The terminal event (``Completed`` / ``ErrorEvent``) or the exception."""
+    output_tokens: int
+    tokens_from: Literal["usage", "deltas"]
+    """Where ``output_tokens`` came from: the reply's usage, else the number of deltas."""
+    attempts: int
+    error: str | None = None
+    """The exception's class name, or the terminal ``ErrorEvent``'s code; ``None`` when ok."""
+    error_message: str | None = None
+
+
+class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One target's figures. Latency distributions cover successful requests only; the
+    rates divide by ``wall_s``, the timed phase's wall time (first start to last end)."""
+
+    requests: int
+    ok: int
+    errors: dict[str, int]
+    """Failed requests by kind (``RequestRecord.error``)."""
+    wall_s: float
+    requests_per_s: float
+    """Successful requests per second."""
+    output_tokens: int
+    """Output tokens of the successful requests."""
+    output_tokens_per_s: float
+    """Aggregate output throughput: ``output_tokens / wall_s``."""
+    ttfb_ms: Stats | None
+    ttft_ms: Stats | None
+    itl_ms: Stats | None
+    """Over every gap of every successful request, pooled."""
+    e2e_ms: Stats | None
+    decode_tokens_per_s: Stats | None
+    """Per request: tokens after the first over the time from first to last delta."""
+
+
+class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
+    target: str
+    provider: str
+    model: str
+    summary: TargetSummary
+    requests: list[RequestRecord]
+
+
+class MockProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """The embedded mock's latency profile when no target is given (Chat Completions wire):
+    log-normal draws per request, seeded, so the distributions have realistic right tails
+    (p99 well above p50) instead of the mock's fixed delays."""
+
+    ttft_ms: float = 300.0
+    """Median time to first token, as the client sees it."""
+    ttft_sigma: float = 0.25
+    """Log-normal shape: p90 ≈ 1.38 times the median, p99 ≈ 1.79 times."""
+    itl_ms: float = 30.0
+    """Median gap between tokens; one draw per request, used for every gap in it."""
+    itl_sigma: float = 0.15
+    output_tokens: int = 100
+    seed: int = 0
+
+
+class ClientOverhead(msgspec.Struct, frozen=True, kw_only=True):
+    """modelwire's own cost on TTFT, against the mock with zero server-side latency: each
+    sample is a modelwire request and a bare-socket request (pre-built bytes written to a
+    kept-alive connection, bytes scanned for the first token), alternated."""
+
+    samples: int
+    modelwire_ttft_ms: Stats
+    bare_ttft_ms: Stats
+    overhead_ms: float
+    """``modelwire_ttft_ms.p50 - bare_ttft_ms.p50``."""
+    after_first_byte_ms: Stats
+    """modelwire's TTFT minus its own TTFB per request: the receive side's share."""
+
+
+class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole run: what ``--json`` writes and ``load_result`` reads back."""
+
+    schema: str = SCHEMA
+    environment: Environment
+    settings: Settings
+    targets: list[TargetResult]
+    mock_profile: MockProfile | None = None
+    """Set when the embedded mock was the target."""
+    client_overhead: ClientOverhead | None = None
+
+
+class _Header(msgspec.Struct):
+    schema: str
+
+
+def load_result(data: bytes | str) -> BenchResult:
+    """A result document, validated into its types; ``BenchError`` says what is wrong."""
+    try:
+        schema = msgspec.json.decode(data, type=_Header).schema
+    except msgspec.DecodeError as exc:
+        raise BenchError(f"not a benchmark result ({exc})") from None
+    if schema != SCHEMA:
+        raise BenchError(f"the file is {schema!r}; this modelwire reads {SCHEMA!r}")
+    try:
+        return msgspec.json.decode(data, type=BenchResult)
+    except msgspec.DecodeError as exc:
+        raise BenchError(f"not a valid {SCHEMA} document: {exc}") from None
+
+
+def read_result(path: Path) -> BenchResult:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return load_result(data)
+    except BenchError as exc:
+        raise BenchError(f"{path}: {exc}") from None
+
+
+def write_result(result: BenchResult, path: Path) -> None:
+    try:
+        path.write_bytes(msgspec.json.encode(result) + b"\n")
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}") from None

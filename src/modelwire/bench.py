@@ -1,0 +1,351 @@
+"""Latency benchmark: the same streamed request against each target, timed as a caller sees it.
+
+For people who pick providers by latency: ``run_bench(client, targets, settings)`` runs
+``settings.requests`` timed requests (or as many as fit in ``settings.duration_s``) per target,
+``settings.concurrency`` at a time, after ``settings.warmup`` untimed ones, and returns every
+request's timings with a summary per target. Targets run one after another, so they never
+compete for the client. Every request goes through ``Client.stream``, so each is traced and
+metered like any other call. ``modelwire bench`` is the command around it.
+
+**What is measured.** Every interval is read from ``time.perf_counter`` (monotonic) and starts
+the moment the request is handed to the client, before its body is encoded:
+
+* *TTFB*: the response body's first byte, stamped by the transport as the read returns,
+  before any decoding (``Call.first_byte``).
+* *TTFT*: the first text, reasoning or tool-argument delta event. Stamped as the event reaches
+  the benchmark's loop, first thing, so it includes request encoding, auth, the connection
+  (a new connection's connect/TLS too: warm-ups exist to open them), the network, the
+  provider, and decoding the bytes up to that event; nothing the benchmark does with events
+  is in it (it keeps no text, and reports progress only between requests).
+* *ITL*: the gaps between consecutive delta events as the caller receives them. Deltas decoded
+  from one network read arrive microseconds apart, as they do for any caller.
+* *E2E*: the terminal event (``Completed`` or ``ErrorEvent``), or the exception.
+
+The client's own part of TTFT is measured apart and printed by ``modelwire bench`` with every
+mock run (the embedded mock answering at once; modelwire's TTFT against a bare socket's, see
+``ClientOverhead``), so it can be judged against the provider's share. At high concurrency on
+few cores the event loop's own queueing is in every figure, as it would be for any caller.
+
+**Summary.** Per target: p50/p90/p99/min/max/mean of TTFB, TTFT, ITL (all gaps pooled), E2E
+and per-request decode speed, over successful requests, with percentiles by linear
+interpolation between closest ranks (``_bench_stats``); successful requests per second and
+output tokens per second (aggregate) over the timed phase's wall time; failures by kind — the
+exception's class name (``ProviderError``, ``StreamError``…) or the terminal ``ErrorEvent``'s
+code (``stream_truncated``, ``idle_timeout``, the provider's own). Output tokens come from the
+reply's usage, else the count of delta events.
+
+**Result file** (``write_result`` / ``load_result``; ``modelwire bench --json``), one JSON
+object, times in milliseconds unless the name says otherwise::
+
+    {"schema": "modelwire.bench/1",
+     "environment": {"modelwire", "python", "implementation", "platform", "cpus",
+                     "clock", "clock_resolution_s", "started_at"},
+     "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
+                  "prompt_tokens", "max_tokens", "percentile_method": "linear"},
+     "targets": [{"target", "provider", "model",
+                  "summary": {"requests", "ok", "errors": {kind: count}, "wall_s",
+                              "requests_per_s", "output_tokens", "output_tokens_per_s",
+                              "ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms",
+                              "decode_tokens_per_s"},
+                  "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
+                                "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
+                                "attempts", "error", "error_message"}]}],
+     "mock_profile": {...} | null,
+     "client_overhead": {"samples", "modelwire_ttft_ms", "bare_ttft_ms", "overhead_ms",
+                         "after_first_byte_ms"} | null}
+
+Each distribution is ``{"count", "min", "p50", "p90", "p99", "max", "mean"}`` or ``null`` when
+no request succeeded. Within version 1 fields are only ever added (readers ignore unknown
+ones); a removal or a change of meaning bumps the version.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import anyio
+import msgspec
+
+from ._bench_schema import (
+    DEFAULT_REQUESTS,
+    SCHEMA,
+    BenchError,
+    BenchResult,
+    ClientOverhead,
+    Environment,
+    MockProfile,
+    RequestRecord,
+    Settings,
+    Target,
+    TargetResult,
+    TargetSummary,
+    environment,
+    load_result,
+    read_result,
+    write_result,
+)
+from ._bench_stats import PERCENTILE_METHOD, Stats, percentile, stats_of
+from .client import Client
+from .wire import (
+    Completed,
+    ErrorEvent,
+    ReasoningDelta,
+    Request,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    user,
+)
+
+__all__ = [
+    "DEFAULT_PROMPT",
+    "DEFAULT_REQUESTS",
+    "PERCENTILE_METHOD",
+    "SCHEMA",
+    "BenchError",
+    "BenchProgress",
+    "BenchResult",
+    "ClientOverhead",
+    "Environment",
+    "MockProfile",
+    "RequestRecord",
+    "Settings",
+    "Stats",
+    "Target",
+    "TargetResult",
+    "TargetSummary",
+    "environment",
+    "generated_prompt",
+    "load_result",
+    "measure_request",
+    "percentile",
+    "read_result",
+    "run_bench",
+    "stats_of",
+    "summarize",
+    "write_result",
+]
+
+DEFAULT_PROMPT = "Explain in about 100 words why response latency matters in interactive software."
+_Done = Callable[[RequestRecord], None]
+_TOKEN_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+_FILLER = (
+    "the quick brown fox jumps over a lazy dog while we time how long each model takes "
+    "to answer and how fast it streams"
+)
+
+
+class BenchProgress:
+    """Hooks for a progress display; the default does nothing. Called on the event loop
+    between requests, so they must be quick: other requests are in flight meanwhile."""
+
+    def target_started(self, target: Target, settings: Settings) -> None:
+        """The target's timed phase begins (its warm-ups are done)."""
+
+    def request_done(self, target: Target, record: RequestRecord) -> None:
+        """A timed request ended, successfully or not."""
+
+    def target_done(self, target: Target, result: TargetResult) -> None:
+        """The target's last timed request ended."""
+
+
+def generated_prompt(tokens: int) -> str:
+    """A prompt of ``tokens`` common short English words, each one token in the usual BPE
+    vocabularies, so ``--prompt-tokens N`` sends about N input tokens to any provider."""
+    return " ".join(itertools.islice(itertools.cycle(_FILLER.split()), tokens))
+
+
+async def run_bench(
+    client: Client,
+    targets: Sequence[Target],
+    settings: Settings | None = None,
+    *,
+    progress: BenchProgress | None = None,
+) -> BenchResult:
+    """Benchmark each target in turn; raises at once (before any request) for a target whose
+    provider is unknown or whose credentials are missing, since every request would fail."""
+    settings = settings or Settings()
+    if settings.requests is None and settings.duration_s is None:
+        settings = msgspec.structs.replace(settings, requests=DEFAULT_REQUESTS)
+    if not settings.prompt:
+        settings = msgspec.structs.replace(settings, prompt=DEFAULT_PROMPT)
+    progress = progress or BenchProgress()
+    for target in targets:
+        client.credentials(client.provider(target.provider))
+    env = environment()
+    results = [await _bench_target(client, target, settings, progress) for target in targets]
+    return BenchResult(environment=env, settings=settings, targets=results)
+
+
+async def _bench_target(
+    client: Client, target: Target, settings: Settings, progress: BenchProgress
+) -> TargetResult:
+    request = Request(
+        model=target.model,
+        messages=(user(settings.prompt),),
+        max_output_tokens=settings.max_tokens,
+    )
+    if settings.warmup:
+        await _pool(
+            client,
+            target,
+            request,
+            count=settings.warmup,
+            deadline=None,
+            concurrency=min(settings.concurrency, settings.warmup),
+            origin=time.perf_counter(),
+            done=lambda record: None,
+        )
+    records: list[RequestRecord] = []
+
+    def done(record: RequestRecord) -> None:
+        records.append(record)
+        progress.request_done(target, record)
+
+    progress.target_started(target, settings)
+    started = time.perf_counter()
+    await _pool(
+        client,
+        target,
+        request,
+        count=settings.requests,
+        deadline=None if settings.duration_s is None else started + settings.duration_s,
+        concurrency=settings.concurrency,
+        origin=started,
+        done=done,
+    )
+    wall_s = time.perf_counter() - started
+    records.sort(key=lambda record: record.index)
+    result = TargetResult(
+        target=target.name,
+        provider=target.provider,
+        model=target.model,
+        summary=summarize(records, wall_s),
+        requests=records,
+    )
+    progress.target_done(target, result)
+    return result
+
+
+async def _pool(
+    client: Client,
+    target: Target,
+    request: Request,
+    *,
+    count: int | None,
+    deadline: float | None,
+    concurrency: int,
+    origin: float,
+    done: _Done,
+) -> None:
+    """``concurrency`` workers, each starting the next request as soon as its last one ended,
+    until ``count`` have started or ``deadline`` has passed."""
+    started = 0
+
+    def claim() -> int | None:
+        nonlocal started
+        if count is not None and started >= count:
+            return None
+        if deadline is not None and time.perf_counter() >= deadline:
+            return None
+        started += 1
+        return started - 1
+
+    async def worker() -> None:
+        while (index := claim()) is not None:
+            done(await measure_request(client, target, request, index=index, origin=origin))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency if count is None else min(concurrency, count)):
+            group.start_soon(worker)
+
+
+async def measure_request(
+    client: Client,
+    target: Target,
+    request: Request,
+    *,
+    index: int = 0,
+    origin: float | None = None,
+) -> RequestRecord:
+    """One request, timed (``origin``: the ``perf_counter`` value ``start_ms`` counts from).
+
+    Failures are recorded, not raised. The loop over events only stamps and counts; turning
+    seconds into milliseconds and everything else waits until the stream has ended."""
+    if target.before_request is not None:
+        target.before_request()
+    clock = time.perf_counter
+    stamps: list[float] = []
+    usage: int | None = None
+    error: str | None = None
+    message: str | None = None
+    ended: float | None = None
+    stream = None
+    begun = clock()
+    try:
+        stream = client.stream(target.provider, request)
+        async with stream:
+            async for event in stream:
+                now = clock()
+                if type(event) in _TOKEN_EVENTS:
+                    stamps.append(now)
+                elif isinstance(event, Usage):
+                    usage = event.output_tokens
+                elif isinstance(event, Completed):
+                    ended = now
+                elif isinstance(event, ErrorEvent):
+                    error, message, ended = event.code, event.message, now
+    except Exception as exc:
+        error, message = type(exc).__name__, str(exc)
+        ended = clock()
+    if ended is None:
+        ended = clock()
+    call = None if stream is None else stream.call
+    first_byte = None if call is None else call.first_byte
+    return RequestRecord(
+        index=index,
+        start_ms=0.0 if origin is None else _ms(begun - origin),
+        ttfb_ms=None if first_byte is None else _ms(first_byte - begun),
+        ttft_ms=_ms(stamps[0] - begun) if stamps else None,
+        itl_ms=[_ms(b - a) for a, b in itertools.pairwise(stamps)],
+        e2e_ms=_ms(ended - begun),
+        output_tokens=usage or len(stamps),
+        tokens_from="usage" if usage else "deltas",
+        attempts=0 if call is None else call.attempts,
+        error=error,
+        error_message=message,
+    )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def summarize(records: Sequence[RequestRecord], wall_s: float) -> TargetSummary:
+    """A target's figures from its records (see ``TargetSummary``)."""
+    ok = [record for record in records if record.error is None]
+    errors = Counter(record.error for record in records if record.error is not None)
+    tokens = sum(record.output_tokens for record in ok)
+    decode: list[float] = []
+    for record in ok:
+        streaming_s = math.fsum(record.itl_ms) / 1000
+        if record.output_tokens > 1 and streaming_s > 0:
+            decode.append((record.output_tokens - 1) / streaming_s)
+    return TargetSummary(
+        requests=len(records),
+        ok=len(ok),
+        errors=dict(sorted(errors.items())),
+        wall_s=round(wall_s, 6),
+        requests_per_s=round(len(ok) / wall_s, 3) if wall_s > 0 else 0.0,
+        output_tokens=tokens,
+        output_tokens_per_s=round(tokens / wall_s, 3) if wall_s > 0 else 0.0,
+        ttfb_ms=stats_of([r.ttfb_ms for r in ok if r.ttfb_ms is not None]),
+        ttft_ms=stats_of([r.ttft_ms for r in ok if r.ttft_ms is not None]),
+        itl_ms=stats_of([gap for r in ok for gap in r.itl_ms]),
+        e2e_ms=stats_of([r.e2e_ms for r in ok]),
+        decode_tokens_per_s=stats_of(decode),
+    )

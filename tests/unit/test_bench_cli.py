@@ -1,0 +1,178 @@
+"""``modelwire bench``: the embedded mock on a fresh machine, configured targets side by side."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelwire._bench_report import LiveProgress
+from modelwire.bench import (
+    RequestRecord,
+    Settings,
+    Target,
+    TargetResult,
+    read_result,
+    summarize,
+)
+from modelwire.cli import main
+from modelwire.mock import MockBehavior, MockProvider
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MODELWIRE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def configure(home: Path, base_url: str, *, failing: bool = False) -> None:
+    """Providers ``loop`` (chat, the default, with a default model) and ``loop2`` (messages)."""
+    home.mkdir(parents=True, exist_ok=True)
+    retries = "request_max_retries = 0\n" if failing else ""
+    (home / "config.toml").write_text(
+        'model_provider = "loop"\nmodel = "mock-model"\n'
+        f'[model_providers.loop]\nbase_url = "{base_url}/v1"\nwire_api = "chat"\n{retries}'
+        f'[model_providers.loop2]\nbase_url = "{base_url}"\nwire_api = "messages"\n'
+    )
+
+
+def test_with_no_target_the_embedded_mock_is_benchmarked_with_the_clients_overhead(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run.json"
+    args = ["bench", "--requests", "3", "--concurrency", "3", "--max-tokens", "3"]
+    assert main([*args, "--warmup", "0", "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "embedded mock provider" in captured.err
+    assert "modelwire-mock:mock-model: 3/3 ok" in captured.err  # stderr is no TTY here
+    assert "modelwire-mock:mock-model" in captured.out
+    assert "TTFT ms  p50 / p90 / p99" in captured.out
+    assert "concurrency 3" in captured.out
+    assert "client overhead on TTFT (mock TTFT 0, 100 requests each way)" in captured.out
+    result = read_result(out)
+    assert result.mock_profile is not None
+    assert result.client_overhead is not None
+    assert (result.settings.requests, result.settings.max_tokens) == (3, 3)
+    records = result.targets[0].requests
+    assert [record.output_tokens for record in records] == [3, 3, 3]
+    ttfts = [record.ttft_ms or 0 for record in records]
+    assert min(ttfts) >= result.mock_profile.ttft_ms / 4  # the profile's latency, not zero
+
+
+def test_configured_targets_are_benchmarked_side_by_side(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(ttft_ms=10, output_tokens=4)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--provider", "loop2:mock-mini"]
+        assert main([*argv, "--requests", "2", "--prompt-tokens", "9", "--json", str(out)]) == 0
+        paths = sorted(request["path"] for request in mock.requests)
+    assert paths == ["/v1/chat/completions"] * 3 + ["/v1/messages"] * 3  # 1 warm-up + 2 each
+    captured = capsys.readouterr()
+    header = next(line for line in captured.out.splitlines() if "loop:mock-model" in line)
+    assert "loop2:mock-mini" in header
+    assert "client overhead" not in captured.out
+    assert "embedded mock" not in captured.err
+    result = read_result(out)
+    assert [(t.provider, t.model) for t in result.targets] == [
+        ("loop", "mock-model"),
+        ("loop2", "mock-mini"),
+    ]
+    assert result.settings.prompt_tokens == 9
+    assert len(result.settings.prompt.split()) == 9
+    assert result.mock_profile is None
+    assert result.client_overhead is None
+
+
+def test_a_target_without_a_model_is_refused_unless_it_is_the_configured_default(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider() as mock:
+        configure(home, mock.base_url)
+        assert main(["bench", "--provider", "loop2", "--requests", "1"]) == 1
+        assert mock.requests == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no model for 'loop2' (use loop2:MODEL)" in err
+
+
+def test_a_target_with_no_successful_request_exits_1_with_its_errors_in_the_table(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider(behavior=MockBehavior(status=500)) as mock:
+        configure(home, mock.base_url, failing=True)
+        assert main(["bench", "--provider", "loop", "--requests", "2", "--warmup", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "ProviderError: 2" in out
+    assert "0 / 2" in out
+
+
+def test_plot_without_matplotlib_names_the_extra_before_sending_anything(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # find_spec then reports it missing
+    with MockProvider() as mock:
+        configure(home, mock.base_url)
+        assert main(["bench", "--provider", "loop", "--plot", str(tmp_path / "p.png")]) == 1
+        assert mock.requests == []
+    assert "pip install 'modelwire[plot]'" in capsys.readouterr().err
+
+
+def test_plot_draws_the_latency_distributions(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib", reason="--plot needs the optional matplotlib extra")
+    plot = tmp_path / "latency.png"
+    with MockProvider(behavior=MockBehavior(output_tokens=3)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--provider", "loop2:m", "--requests", "3"]
+        assert main([*argv, "--plot", str(plot)]) == 0
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert f"wrote {plot}" in capsys.readouterr().err
+
+
+def test_an_output_file_in_a_missing_directory_fails_before_sending_anything(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider() as mock:
+        configure(home, mock.base_url)
+        missing = tmp_path / "nowhere" / "run.json"
+        assert main(["bench", "--provider", "loop", "--json", str(missing)]) == 1
+        assert mock.requests == []
+    assert "is not a directory" in capsys.readouterr().err
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_live_view_shows_progress_on_a_terminal() -> None:
+    err = FakeTerminal()
+    target = Target("loop", "m")
+    record = RequestRecord(
+        index=0,
+        start_ms=0.0,
+        ttfb_ms=1.0,
+        ttft_ms=42.0,
+        itl_ms=[],
+        e2e_ms=50.0,
+        output_tokens=1,
+        tokens_from="usage",
+        attempts=1,
+    )
+    with LiveProgress(err) as progress:
+        progress.target_started(target, Settings(requests=1))
+        progress.request_done(target, record)
+        summary = summarize([record], 0.05)
+        result = TargetResult(
+            target="loop:m", provider="loop", model="m", summary=summary, requests=[record]
+        )
+        progress.target_done(target, result)
+    shown = err.getvalue()
+    assert "loop:m" in shown
+    assert "1/1" in shown
+    assert "TTFT p50 42 ms" in shown
