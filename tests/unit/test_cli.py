@@ -866,3 +866,21 @@ def test_without_otel_variables_the_command_exports_nothing(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert "gen_ai" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--requests", "0"], "must be at least 1, got 0"),
+        (["--concurrency", "x"], "not a number: 'x'"),
+        (["--warmup", "-1"], "must be at least 0, got -1"),
+        (["--duration", "0"], "must be more than 0.0, got 0"),
+    ],
+)
+def test_bench_numbers_out_of_range_are_usage_errors(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", *flags])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
