@@ -1,11 +1,13 @@
 """``modelwire bench``: the latency benchmark from the command line.
 
 The table goes to stdout (it is the result; it pipes and redirects cleanly), the live progress
-view and notes to stderr. With no ``--provider`` the embedded mock is the target, with a
-realistic latency profile (``MockProfile``), so the command runs on a fresh machine with no key
-and no network; such a run also measures and prints modelwire's own share of TTFT. The exit
-status is 1 when a target had no successful request at all (its latency figures are empty),
-else 0: failures are part of a benchmark's findings, counted in the table.
+view and notes to stderr. With no ``--provider`` the target is the mock provider, started as
+``modelwire mock`` in a child process with a realistic latency profile (``MockProfile``), so the
+command runs on a fresh machine with no key and no network, and the mock's work does not land
+in the client's timings; such a run also measures and prints modelwire's own share of TTFT. The
+child is stopped however the run ends. The exit status is 1 when a target had no successful
+request at all (its latency figures are empty), else 0: failures are part of a benchmark's
+findings, counted in the table.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 import msgspec
@@ -25,13 +27,24 @@ from ._bench_report import (
     require_plotting,
     write_plot,
 )
-from ._bench_schema import BenchError, BenchResult, MockProfile, Settings, Target, write_result
+from ._bench_schema import (
+    BenchError,
+    BenchResult,
+    ClientOverhead,
+    MockProfile,
+    Settings,
+    Target,
+    write_result,
+)
 from .bench import DEFAULT_PROMPT, generated_prompt
 from .bench import run_bench as run_benchmark
 from .client import Client
 from .config import Config, load_config
 from .errors import ConfigError
 from .registry import ProviderRegistry
+
+if TYPE_CHECKING:
+    from ._bench_mock import MockServer
 
 __all__ = ["run_bench"]
 
@@ -65,7 +78,7 @@ def run_bench(
     if targets:
         result = anyio.run(_bench, registry, env, targets, settings, err)
     else:
-        result = anyio.run(_bench_mock, registry, env, settings, err)
+        result = _bench_mock(registry, env, settings, err)
     render_table(result, out)
     if result.client_overhead is not None:
         out.write("\n".join(overhead_lines(result.client_overhead)) + "\n")
@@ -113,24 +126,39 @@ async def _bench(
             return await run_benchmark(client, targets, settings, progress=progress)
 
 
-async def _bench_mock(
+def _bench_mock(
     registry: ProviderRegistry, env: Mapping[str, str], settings: Settings, err: TextIO
 ) -> BenchResult:
-    from ._bench_mock import measure_ttft_overhead, median_behavior, mock_target
-    from .mock import MockProvider
+    from ._bench_mock import MockProcess, mock_arguments, mock_target
 
     profile = MockProfile()
-    async with MockProvider(behavior=median_behavior(profile)) as mock:
+    with MockProcess(mock_arguments(profile)) as mock:
         err.write(
-            f"modelwire bench: no target given; benchmarking the embedded mock provider at "
-            f"{mock.base_url} (TTFT ~{profile.ttft_ms:g} ms, ~{profile.itl_ms:g} ms between "
-            f"tokens, {profile.output_tokens} tokens; pass --provider ID[:MODEL] for a real "
-            "one)\n"
+            f"modelwire bench: no target given; benchmarking the mock provider in a child "
+            f"process (pid {mock.pid}) at {mock.base_url} (TTFT ~{profile.ttft_ms:g} ms, "
+            f"~{profile.itl_ms:g} ms between tokens, {profile.output_tokens} tokens; pass "
+            "--provider ID[:MODEL] for a real one)\n"
         )
         err.flush()
-        target = mock_target(mock, registry, profile)
-        async with Client(registry, env=env) as client:
-            with LiveProgress(err) as progress:
-                result = await run_benchmark(client, [target], settings, progress=progress)
-            overhead = await measure_ttft_overhead(client, mock)
+        target = mock_target(mock.url("/v1"), registry)
+        result, overhead = anyio.run(
+            _bench_and_overhead, registry, env, target, settings, err, mock
+        )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
+
+
+async def _bench_and_overhead(
+    registry: ProviderRegistry,
+    env: Mapping[str, str],
+    target: Target,
+    settings: Settings,
+    err: TextIO,
+    mock: MockServer,
+) -> tuple[BenchResult, ClientOverhead]:
+    from ._bench_mock import measure_ttft_overhead
+
+    async with Client(registry, env=env) as client:
+        with LiveProgress(err) as progress:
+            result = await run_benchmark(client, [target], settings, progress=progress)
+        overhead = await measure_ttft_overhead(client, mock)
+    return result, overhead

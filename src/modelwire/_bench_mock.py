@@ -1,12 +1,16 @@
-"""The embedded mock as a benchmark target, and the measurement of modelwire's own TTFT cost.
+"""The mock as a benchmark target, and the measurement of modelwire's own TTFT cost.
 
 Two jobs need the mock. With no target, ``modelwire bench`` must show something that looks like
-a provider, runnable with no key: the mock's knobs are fixed delays, so a profile draws each
-request's delays (log-normal, seeded) and queues them on the mock just before the request goes
-out. And the client's own share of TTFT can only be seen against a server that answers at
-once: with the mock's delays at zero, the same request is timed through modelwire and through a
-bare socket that writes pre-built bytes and scans the reply for the first token, alternately,
-so drift on a busy machine hits both alike.
+a provider, runnable with no key: ``python -m modelwire mock`` in a child process serving
+``MockProfile`` (``MockProcess``). A process of its own, because a mock in the bench's process
+shares the CPU and the GIL with the client being timed, and at high concurrency its work shows
+up as client latency (a C=256 run read TTFT p50 418 ms in-process, ~347 ms out of it, for a
+profile whose median is 300 ms). The mock draws each request's delays itself (``Jitter``:
+log-normal, seeded, one draw per request). And the client's own share of TTFT can only be seen
+against a server that answers at once: with the mock's delays zeroed by ``x-mock-*`` request
+headers (a request's own knobs win over the server's drawn defaults), the same request is
+timed through modelwire and through a bare socket that writes pre-built bytes and scans the
+reply for the first token, alternately, so drift on a busy machine hits both alike.
 
 The mock speaks Chat Completions here because its stream is the simplest to reason about: the
 mock sends the role chunk after ``ttft_ms`` and every later chunk one ``delay_ms`` after the one
@@ -16,17 +20,26 @@ before, so the first token arrives at ``ttft_ms + delay_ms`` and the reply ends 
 
 from __future__ import annotations
 
-import random
+import contextlib
+import math
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import IO, Protocol, Self
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 
-from ._bench_schema import ClientOverhead, MockProfile, Target
+from ._bench_schema import BenchError, ClientOverhead, MockProfile, Target
 from ._bench_stats import Stats, stats_of
 from .bench import measure_request
 from .client import Client
-from .mock import MockBehavior, MockProvider
+from .mock import Jitter, MockBehavior
 from .providers import ProviderInfo, WireApi
 from .registry import ProviderRegistry
 from .wire import Request, encode, user
@@ -34,9 +47,12 @@ from .wire import Request, encode, user
 __all__ = [
     "MOCK_MODEL",
     "MOCK_PROVIDER_ID",
+    "MockProcess",
+    "MockServer",
     "measure_ttft_overhead",
-    "median_behavior",
+    "mock_arguments",
     "mock_target",
+    "served_defaults",
 ]
 
 MOCK_PROVIDER_ID = "modelwire-mock"
@@ -46,52 +62,220 @@ _INSTANT_HEADERS = {"x-mock-ttft-ms": "0", "x-mock-delay-ms": "0", "x-mock-outpu
 _FIRST_TOKEN = b'"delta":{"content":"'
 """The first chunk with text (the role chunk before it has ``{"role":…,"content":""``)."""
 _LAST_CHUNK = b"\r\n0\r\n\r\n"
-_DRAW_LIMIT = 4.0
-"""A draw is kept within [median / 4, median * 4], so one draw can never stall a run."""
 _BARE_TIMEOUT_S = 10.0
 _WARMUP_PAIRS = 5
+_LOOPBACK = "127.0.0.1"
+_LISTENING = "listening on http://"
 
 
-def median_behavior(profile: MockProfile) -> MockBehavior:
-    """The profile's medians as the mock's defaults (for any request that finds no draw
-    queued, e.g. a retry)."""
-    return _behavior(profile, profile.ttft_ms, profile.itl_ms)
+class MockServer(Protocol):
+    """Where a mock listens: an in-process ``MockProvider`` or a ``MockProcess``."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def url(self, prefix: str = "") -> str: ...
 
 
-def _behavior(profile: MockProfile, ttft_ms: float, gap_ms: float) -> MockBehavior:
-    gap = max(0, round(gap_ms))
-    return MockBehavior(
-        ttft_ms=max(0, round(ttft_ms) - gap), delay_ms=gap, output_tokens=profile.output_tokens
-    )
+def served_defaults(profile: MockProfile) -> tuple[MockBehavior, Jitter]:
+    """The mock's defaults and jitter that give a client ``profile``'s TTFT and gaps.
+
+    The client's first token comes one gap after the mock's first event, so the mock's
+    ``ttft_ms`` is the profile's median TTFT minus the median gap, and TTFT is the sum of the
+    two draws. Its spread is then mostly the first draw's, scaled by that draw's share of the
+    median; the first draw's shape is widened to make up for it, to first order in the logs
+    (with the defaults the client's TTFT p50, p90 and p99 land within 2 % of the profile's).
+    """
+    gap = max(0, round(profile.itl_ms))
+    first = max(0, round(profile.ttft_ms) - gap)
+    total = first + gap
+    ttft_sigma = 0.0
+    if first and total:
+        gap_part = (gap / total * profile.itl_sigma) ** 2
+        ttft_sigma = math.sqrt(max(0.0, profile.ttft_sigma**2 - gap_part)) * total / first
+    behavior = MockBehavior(ttft_ms=first, delay_ms=gap, output_tokens=profile.output_tokens)
+    jitter = Jitter(ttft_sigma=ttft_sigma, delay_sigma=profile.itl_sigma, seed=profile.seed)
+    return behavior, jitter
 
 
-def _factor(rng: random.Random, sigma: float) -> float:
-    return min(max(rng.lognormvariate(0.0, sigma), 1 / _DRAW_LIMIT), _DRAW_LIMIT)
+def mock_arguments(profile: MockProfile) -> list[str]:
+    """``modelwire mock`` flags serving ``profile`` (see ``served_defaults``)."""
+    behavior, jitter = served_defaults(profile)
+    return [
+        f"--ttft-ms={behavior.ttft_ms}",
+        f"--delay-ms={behavior.delay_ms}",
+        f"--output-tokens={behavior.output_tokens}",
+        f"--ttft-jitter={jitter.ttft_sigma!r}",
+        f"--delay-jitter={jitter.delay_sigma!r}",
+        f"--seed={jitter.seed}",
+    ]
 
 
-def mock_target(mock: MockProvider, registry: ProviderRegistry, profile: MockProfile) -> Target:
-    """Register ``mock`` as provider ``modelwire-mock`` and return a target whose requests each
-    get their own draw from ``profile`` (queued on the mock just before the request is sent;
-    concurrent requests may take each other's draws, which are alike by construction)."""
+class MockProcess:
+    """``python -m modelwire mock`` on loopback in a child process, for as long as a ``with``.
+
+    The child runs this interpreter (``sys.executable``), so it imports the modelwire of this
+    process's environment. It is stopped however the block ends, Ctrl-C included: SIGTERM, then
+    SIGKILL if it has not exited within ``stop_timeout_s``. Its stderr goes to a temporary
+    file, quoted when it fails to start (it must not write into the live progress view).
+    """
+
+    def __init__(
+        self,
+        arguments: Sequence[str] = (),
+        *,
+        start_timeout_s: float = 30.0,
+        stop_timeout_s: float = 5.0,
+    ) -> None:
+        self._command = [
+            *(sys.executable, "-m", "modelwire", "mock", "--host", _LOOPBACK, "--port", "0"),
+            *arguments,
+        ]
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._process: subprocess.Popen[str] | None = None
+        self._errors: IO[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self.host = _LOOPBACK
+        self.port = 0
+        self.pid = 0
+        """The child's process id (0 until started)."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, prefix: str = "") -> str:
+        return self.base_url + prefix
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it has been stopped (or has died), else ``None``."""
+        return None if self._process is None else self._process.poll()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the child and return once it has said where it listens."""
+        if self._process is not None:
+            raise RuntimeError("this mock process was started already")
+        # Open for the child's lifetime, not a block's: ``_close`` closes it.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                text=True,
+            )
+        except OSError as exc:
+            self._close()
+            raise BenchError(f"cannot start the mock provider: {exc}") from None
+        self.pid = self._process.pid
+        try:
+            line = self._first_line(self._process)
+        except BaseException:
+            self.stop()
+            raise
+        port = urlsplit(line.strip().removeprefix("listening on ")).port
+        if not line.startswith(_LISTENING) or port is None:
+            self._halt()
+            said = self._stderr_tail() or line.strip() or "no output"
+            self.stop()
+            raise BenchError(f"the mock provider did not start: {said}")
+        self.port = port
+
+    def stop(self) -> None:
+        """Stop the child (if running) and wait for it, within the bounds above."""
+        try:
+            self._halt()
+        finally:
+            self._close()
+
+    def _first_line(self, process: subprocess.Popen[str]) -> str:
+        """The child's first line, or ``BenchError`` if none comes within the start timeout.
+
+        Read on a helper thread because a pipe read cannot time out portably; the thread
+        ends when the child is stopped, as its pipe then closes."""
+        stdout = process.stdout
+        if stdout is None:
+            raise RuntimeError("the mock process has no stdout pipe")
+        lines: list[str] = []
+        reader = threading.Thread(
+            target=lambda: lines.append(stdout.readline()),
+            name="modelwire-mock-process-start",
+            daemon=True,
+        )
+        self._reader = reader
+        reader.start()
+        reader.join(self._start_timeout_s)
+        if reader.is_alive():
+            raise BenchError(f"the mock provider did not start within {self._start_timeout_s:g} s")
+        return lines[0] if lines else ""
+
+    def _halt(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        try:
+            if process.poll() is None:
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=self._stop_timeout_s)
+        finally:
+            # Also reached when a second Ctrl-C interrupts the wait above.
+            if process.poll() is None:
+                process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=self._stop_timeout_s)
+
+    def _close(self) -> None:
+        process, errors, reader = self._process, self._errors, self._reader
+        self._errors = self._reader = None
+        if reader is not None:
+            reader.join(self._stop_timeout_s)  # the child is gone: its pipe is at its end
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        if errors is not None:
+            errors.close()
+
+    def _stderr_tail(self) -> str:
+        if self._errors is None:
+            return ""
+        self._errors.seek(0)
+        lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
+
+def mock_target(base_url: str, registry: ProviderRegistry) -> Target:
+    """Register the mock at ``base_url`` (OpenAI-style, ``…/v1``) as provider
+    ``modelwire-mock`` and return it as a target."""
     registry.register(
         MOCK_PROVIDER_ID,
-        ProviderInfo(name="modelwire mock", base_url=mock.url("/v1"), wire_api=WireApi.CHAT),
+        ProviderInfo(name="modelwire mock", base_url=base_url, wire_api=WireApi.CHAT),
     )
-    rng = random.Random(profile.seed)
-
-    def draw() -> None:
-        ttft = profile.ttft_ms * _factor(rng, profile.ttft_sigma)
-        gap = profile.itl_ms * _factor(rng, profile.itl_sigma)
-        mock.enqueue(_behavior(profile, ttft, gap))
-
-    return Target(MOCK_PROVIDER_ID, MOCK_MODEL, before_request=draw)
+    return Target(MOCK_PROVIDER_ID, MOCK_MODEL)
 
 
 async def measure_ttft_overhead(
-    client: Client, mock: MockProvider, *, samples: int = 100
+    client: Client, mock: MockServer, *, samples: int = 100
 ) -> ClientOverhead:
     """modelwire's TTFT against a bare socket's, both on ``mock`` answering at once (its delays
-    are zeroed by ``x-mock-*`` headers, which win over anything queued)."""
+    are zeroed by ``x-mock-*`` headers, which win over anything queued and over its jitter)."""
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     base_url = mock.url("/v1")
@@ -140,7 +324,7 @@ def _stats(values: list[float]) -> Stats:
     return stats
 
 
-def _raw_request(mock: MockProvider, path: str, body: bytes) -> bytes:
+def _raw_request(mock: MockServer, path: str, body: bytes) -> bytes:
     """The HTTP/1.1 request modelwire sends, minus what only it needs (auth, user agent)."""
     lines = [
         f"POST {path} HTTP/1.1",

@@ -60,8 +60,9 @@ class Target:
     label: str = ""
     """How tables and files name it; default ``provider:model``."""
     before_request: Callable[[], None] | None = None
-    """Called before each request is sent (warm-ups too), outside its timing. The embedded
-    mock's profile uses it to queue the next reply's jittered latencies."""
+    """Called before each request is sent (warm-ups too), outside its timing: a hook for
+    whatever must change between requests (an in-process mock's next reply, a rotating
+    prompt) without being counted in them."""
 
     @property
     def name(self) -> str:

@@ -173,6 +173,35 @@ def _build_parser() -> argparse.ArgumentParser:
     mock.add_argument(
         "--require-sigv4", action="store_true", help="answer 401 without a SigV4 Authorization"
     )
+    latency = mock.add_argument_group(
+        "default latency (a request's own x-mock-* knobs win over these)"
+    )
+    latency.add_argument(
+        "--ttft-ms", type=_non_negative_int, metavar="MS", help="delay before the first event"
+    )
+    latency.add_argument(
+        "--delay-ms", type=_non_negative_int, metavar="MS", help="delay between events"
+    )
+    latency.add_argument(
+        "--output-tokens", type=_non_negative_int, metavar="N", help="text pieces per reply"
+    )
+    latency.add_argument(
+        "--ttft-jitter",
+        type=_sigma,
+        default=0.0,
+        metavar="SIGMA",
+        help="spread --ttft-ms per request: log-normal shape, e.g. 0.25 (default 0)",
+    )
+    latency.add_argument(
+        "--delay-jitter",
+        type=_sigma,
+        default=0.0,
+        metavar="SIGMA",
+        help="spread --delay-ms per request, one draw per reply (default 0)",
+    )
+    latency.add_argument(
+        "--seed", type=int, metavar="N", help="seed the draws, to replay them (default: random)"
+    )
     mock.set_defaults(handler=_cmd_mock)
 
     login = commands.add_parser(
@@ -332,9 +361,27 @@ def _cmd_logout(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -
     return run_logout(env, out)
 
 
+def _sigma(text: str) -> float:
+    """A log-normal shape: a finite number, at least 0 (``nan`` passes a plain comparison)."""
+    import math
+
+    value = _bounded(float, 0.0, inclusive=True)(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .mock import Jitter, MockBehavior
     from .mock._server import serve_forever
 
+    for spread, sigma, knob, delay in (
+        ("--ttft-jitter", args.ttft_jitter, "--ttft-ms", args.ttft_ms),
+        ("--delay-jitter", args.delay_jitter, "--delay-ms", args.delay_ms),
+    ):
+        if sigma and delay is None:
+            # Jitter spreads a default; with none set there is nothing to spread.
+            raise ModelwireError(f"{spread} spreads {knob}: give {knob} too")
     try:
         serve_forever(
             host=args.host,
@@ -343,6 +390,12 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             require_bearer=args.require_bearer,
             require_api_key=args.require_api_key,
             require_sigv4=args.require_sigv4,
+            behavior=MockBehavior(
+                ttft_ms=args.ttft_ms, delay_ms=args.delay_ms, output_tokens=args.output_tokens
+            ),
+            jitter=Jitter(
+                ttft_sigma=args.ttft_jitter, delay_sigma=args.delay_jitter, seed=args.seed
+            ),
             out=out,
         )
     except OSError as exc:

@@ -14,15 +14,26 @@ mock even sees it); upper bounds leave room for a busy two-core machine.
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, WireApi
-from modelwire._bench_mock import measure_ttft_overhead, median_behavior, mock_target
+from modelwire._bench_mock import (
+    MockProcess,
+    measure_ttft_overhead,
+    mock_arguments,
+    mock_target,
+    served_defaults,
+)
 from modelwire.bench import (
     SCHEMA,
     BenchError,
@@ -42,6 +53,7 @@ from modelwire.bench import (
 )
 from modelwire.errors import UnknownProviderError
 from modelwire.mock import MockBehavior, MockProvider
+from modelwire.mock._app import MockState
 
 TTFT_MS, DELAY_MS, TOKENS = 120, 15, 10
 LOOP = Target("loop", "mock-model")
@@ -285,9 +297,10 @@ def test_the_loader_rejects_what_is_not_a_result() -> None:
 
 async def test_the_mock_profile_draws_a_latency_per_request(anyio_backend: str) -> None:
     profile = MockProfile(ttft_ms=60, ttft_sigma=0.5, itl_ms=4, output_tokens=4, seed=7)
-    async with MockProvider(behavior=median_behavior(profile)) as mock:
+    behavior, jitter = served_defaults(profile)
+    async with MockProvider(behavior=behavior, jitter=jitter) as mock:
         registry = ProviderRegistry.from_config(env={}, catalog=None)
-        target = mock_target(mock, registry, profile)
+        target = mock_target(mock.url("/v1"), registry)
         async with Client(registry, env={}) as client:
             settings = Settings(requests=12, concurrency=4, warmup=0)
             result = await run_bench(client, [target], settings)
@@ -312,3 +325,49 @@ async def test_the_overhead_measurement_zeroes_the_mocks_delays_for_both_clients
         overhead.modelwire_ttft_ms.p50 - overhead.bare_ttft_ms.p50, abs=1e-3
     )
     assert 0 <= overhead.after_first_byte_ms.p50 <= overhead.modelwire_ttft_ms.p50
+
+
+def test_the_served_profile_gives_the_client_the_profiles_ttft_and_gaps() -> None:
+    """The client's TTFT is the mock's first delay plus one gap, two draws; the served
+    defaults must still put its percentiles where the profile's log-normal has them."""
+    profile = MockProfile()
+    behavior, jitter = served_defaults(profile)
+    state = MockState(behavior=behavior, jitter=jitter)
+    drawn = [state.next_behavior() for _ in range(4000)]
+    ttfts = sorted(float((b.ttft_ms or 0) + (b.delay_ms or 0)) for b in drawn)
+    gaps = sorted(float(b.delay_ms or 0) for b in drawn)
+    for quantile, z in ((0.5, 0.0), (0.9, 1.2816), (0.99, 2.3263)):
+        expected = profile.ttft_ms * math.exp(z * profile.ttft_sigma)
+        assert percentile(ttfts, quantile) == pytest.approx(expected, rel=0.02)
+    assert percentile(gaps, 0.5) == pytest.approx(profile.itl_ms, rel=0.02)
+    assert percentile(gaps, 0.9) == pytest.approx(
+        profile.itl_ms * math.exp(1.2816 * profile.itl_sigma), rel=0.03
+    )
+    assert {b.output_tokens for b in drawn} == {profile.output_tokens}
+
+
+def test_a_mock_process_serves_the_profile_in_another_process_and_stops_cleanly() -> None:
+    with MockProcess(mock_arguments(MockProfile(ttft_ms=40, itl_ms=5, output_tokens=2))) as mock:
+        assert mock.pid not in (0, os.getpid())
+        assert mock.base_url == f"http://127.0.0.1:{mock.port}"
+        assert httpx.get(mock.url("/v1/models"), timeout=5).status_code == 200
+        assert mock.returncode is None
+    assert mock.returncode == 0  # SIGTERM: a clean shutdown, no kill needed
+    with pytest.raises(ProcessLookupError):
+        os.kill(mock.pid, 0)  # exited and reaped
+
+
+def test_a_mock_process_that_ignores_sigterm_is_killed_after_a_bounded_wait() -> None:
+    mock = MockProcess(stop_timeout_s=0.5)
+    with mock:
+        os.kill(mock.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
+        begun = time.monotonic()
+    assert time.monotonic() - begun < 5
+    assert mock.returncode == -signal.SIGKILL
+
+
+def test_a_mock_process_that_cannot_start_says_why_and_is_gone() -> None:
+    mock = MockProcess(["--seed", "soon"])
+    with pytest.raises(BenchError, match=r"did not start: .*--seed: invalid int value"):
+        mock.start()
+    assert mock.returncode == 2

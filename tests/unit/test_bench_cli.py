@@ -1,15 +1,22 @@
-"""``modelwire bench``: the embedded mock on a fresh machine, configured targets side by side."""
+"""``modelwire bench``: the mock in a child process on a fresh machine, configured targets side
+by side."""
 
 from __future__ import annotations
 
 import io
+import os
+import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from modelwire import _bench_cli
 from modelwire._bench_report import LiveProgress
 from modelwire.bench import (
+    BenchError,
+    MockProfile,
     RequestRecord,
     Settings,
     Target,
@@ -38,27 +45,78 @@ def configure(home: Path, base_url: str, *, failing: bool = False) -> None:
     )
 
 
-def test_with_no_target_the_embedded_mock_is_benchmarked_with_the_clients_overhead(
+def mock_pid(err: str) -> int:
+    """The child's pid, from the note a no-target run writes first."""
+    match = re.search(r"in a child process \(pid (\d+)\) at http://127\.0\.0\.1:\d+ ", err)
+    assert match is not None, err
+    return int(match.group(1))
+
+
+def gone(pid: int) -> bool:
+    """The process has exited and been reaped (a zombie would still answer signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def no_mock_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt to serve the mock from the benchmark's own process."""
+
+    def refuse(self: MockProvider) -> None:
+        raise AssertionError("the benchmark started the mock in its own process")
+
+    monkeypatch.setattr(MockProvider, "start", refuse)
+
+
+@pytest.mark.usefixtures("no_mock_in_process")
+def test_with_no_target_a_mock_in_a_child_process_is_benchmarked_with_the_clients_overhead(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run.json"
     args = ["bench", "--requests", "3", "--concurrency", "3", "--max-tokens", "3"]
     assert main([*args, "--warmup", "0", "--json", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "embedded mock provider" in captured.err
+    pid = mock_pid(captured.err)
+    assert pid != os.getpid()
+    assert gone(pid)
     assert "modelwire-mock:mock-model: 3/3 ok" in captured.err  # stderr is no TTY here
     assert "modelwire-mock:mock-model" in captured.out
     assert "TTFT ms  p50 / p90 / p99" in captured.out
     assert "concurrency 3" in captured.out
     assert "client overhead on TTFT (mock TTFT 0, 100 requests each way)" in captured.out
     result = read_result(out)
-    assert result.mock_profile is not None
+    assert result.mock_profile == MockProfile()
     assert result.client_overhead is not None
+    assert result.client_overhead.modelwire_ttft_ms.p50 < 100  # the profile's 300 ms did not apply
     assert (result.settings.requests, result.settings.max_tokens) == (3, 3)
     records = result.targets[0].requests
     assert [record.output_tokens for record in records] == [3, 3, 3]
     ttfts = [record.ttft_ms or 0 for record in records]
     assert min(ttfts) >= result.mock_profile.ttft_ms / 4  # the profile's latency, not zero
+
+
+@pytest.mark.usefixtures("no_mock_in_process")
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [(KeyboardInterrupt(), 130), (BenchError("the run broke"), 1)],
+    ids=["interrupted", "failed"],
+)
+def test_a_no_target_run_that_fails_or_is_interrupted_still_stops_its_mock_process(
+    failure: BaseException,
+    status: int,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def fail(*args: object, **kwargs: object) -> NoReturn:
+        raise failure
+
+    monkeypatch.setattr(_bench_cli, "run_benchmark", fail)
+    assert main(["bench", "--requests", "1"]) == status
+    assert gone(mock_pid(capsys.readouterr().err))
 
 
 def test_configured_targets_are_benchmarked_side_by_side(
@@ -75,7 +133,7 @@ def test_configured_targets_are_benchmarked_side_by_side(
     header = next(line for line in captured.out.splitlines() if "loop:mock-model" in line)
     assert "loop2:mock-mini" in header
     assert "client overhead" not in captured.out
-    assert "embedded mock" not in captured.err
+    assert "child process" not in captured.err
     result = read_result(out)
     assert [(t.provider, t.model) for t in result.targets] == [
         ("loop", "mock-model"),

@@ -4,11 +4,16 @@ Built on Starlette because the mock must speak real HTTP/1.1 (chunked streaming,
 abrupt resets) exactly as a provider's front end does; a hand-rolled server would test our
 client against our own reading of HTTP. Every wire path is matched by its suffix, so any
 base-path prefix works (``/openai/v1/responses``, ``/anthropic/v1/messages``).
+
+Every reply carries the delays it was served with (``x-mock-ttft-ms``, ``x-mock-delay-ms``
+response headers, in ms), so a client of a jittered mock in another process can check what it
+measured against what the server did.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._redact import MASK, is_sensitive_header
-from ._behavior import MockBehavior, from_headers
+from ._behavior import HEADER_PREFIX, Jitter, MockBehavior, from_headers
 from ._render import render_body, render_error, render_models, render_models_page, render_stream
 from ._script import ReplyOptions, reply_events, response_id_for
 
@@ -46,6 +51,7 @@ class MockState:
         self,
         *,
         behavior: MockBehavior | None = None,
+        jitter: Jitter | None = None,
         require_bearer: str | None = None,
         require_api_key: str | None = None,
         require_sigv4: bool = False,
@@ -53,6 +59,9 @@ class MockState:
         models: tuple[str, ...] = DEFAULT_MODELS,
     ) -> None:
         self.behavior = behavior or MockBehavior()
+        self.jitter = jitter or Jitter()
+        """Spread of ``behavior``'s delays, drawn per request from ``_rng``."""
+        self._rng = random.Random(self.jitter.seed)
         self.require_bearer = require_bearer
         self.require_api_key = require_api_key
         self.require_sigv4 = require_sigv4
@@ -87,9 +96,16 @@ class MockState:
             self._queue.extend(behaviors)
 
     def next_behavior(self) -> MockBehavior:
+        """The next queued behaviour over the defaults, with this request's draws applied to
+        the defaults only (a queued delay is used as given)."""
         with self._lock:
             queued = self._queue.popleft() if self._queue else None
-        return self.behavior if queued is None else queued.over(self.behavior)
+            defaults = (
+                self.jitter.spread(self.behavior, self._rng)
+                if self.jitter.active
+                else self.behavior
+            )
+        return defaults if queued is None else queued.over(defaults)
 
     def next_sequence(self) -> int:
         with self._lock:
@@ -185,16 +201,20 @@ def build_app(state: MockState) -> ASGIApp:
             return Response(
                 render_error(wire_api, 400, str(exc)), 400, media_type="application/json"
             )
+        served = _served(behavior)
         if behavior.status is not None:
-            return await _failure(wire_api, behavior)
+            return await _failure(wire_api, behavior, served)
         if request.method == "GET":
             if behavior.ttft_ms:
                 await anyio.sleep(behavior.ttft_ms / 1000)
-            return _models(wire_api, state.models, request.query_params)
+            listing = _models(wire_api, state.models, request.query_params)
+            listing.headers.update(served)
+            return listing
         if behavior.replay is not None:
             return StreamingResponse(
                 _paced(behavior.replay.pieces(), behavior),
                 media_type=behavior.replay.content_type,
+                headers=served,
             )
         try:
             payload = orjson.loads(body)
@@ -222,14 +242,14 @@ def build_app(state: MockState) -> ASGIApp:
             if behavior.ttft_ms:
                 await anyio.sleep(behavior.ttft_ms / 1000)
             rendered = render_body(wire_api, events, response_id=response_id, model=str(model))
-            return Response(rendered, media_type="application/json")
+            return Response(rendered, media_type="application/json", headers=served)
         blocks = render_stream(wire_api, events, response_id=response_id, model=str(model))
         if behavior.malformed is not None and blocks:
             blocks.insert(1, _MALFORMED[behavior.malformed])
         return StreamingResponse(
             _paced(blocks, behavior),
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-request-id": response_id},
+            headers={"cache-control": "no-cache", "x-request-id": response_id, **served},
         )
 
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
@@ -270,11 +290,18 @@ async def _paced(blocks: list[bytes], behavior: MockBehavior) -> AsyncIterator[b
         yield block
 
 
-async def _failure(wire_api: str, behavior: MockBehavior) -> Response:
+def _served(behavior: MockBehavior) -> dict[str, str]:
+    return {
+        f"{HEADER_PREFIX}ttft-ms": str(behavior.ttft_ms or 0),
+        f"{HEADER_PREFIX}delay-ms": str(behavior.delay_ms or 0),
+    }
+
+
+async def _failure(wire_api: str, behavior: MockBehavior, served: dict[str, str]) -> Response:
     if behavior.ttft_ms:
         await anyio.sleep(behavior.ttft_ms / 1000)
     status = behavior.status or 500
-    headers: dict[str, str] = {"x-request-id": f"req_mock_{status}"}
+    headers: dict[str, str] = {"x-request-id": f"req_mock_{status}", **served}
     if behavior.retry_after is not None:
         headers["retry-after"] = behavior.retry_after
     if behavior.retry_after_ms is not None:

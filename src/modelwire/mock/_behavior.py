@@ -6,19 +6,30 @@ that trip idle timeouts, malformed bytes. The same knobs arrive three ways — t
 defaults, a queue consumed one request at a time (for "fail twice, then succeed"), and
 ``x-mock-*`` request headers (for clients that can only set headers) — and are merged in that
 order, later winning.
+
+Fixed delays give every request the same latency, so p99 equals p50; a benchmark needs the
+long right tail real providers have. ``Jitter`` spreads the server's *defaults* per request
+(one seeded log-normal draw each for ``ttft_ms`` and ``delay_ms``), drawn by the server itself
+so that a mock in its own process serves a realistic profile with no help from its clients.
+A request that sets ``ttft_ms`` or ``delay_ms`` (queued or by header) gets exactly that value.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import random
 from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
 
-__all__ = ["HEADER_PREFIX", "MockBehavior", "Replay", "from_headers"]
+__all__ = ["HEADER_PREFIX", "JITTER_CAP", "Jitter", "MockBehavior", "Replay", "from_headers"]
 
 HEADER_PREFIX = "x-mock-"
+JITTER_CAP = 4.0
+"""A drawn factor stays within [1 / JITTER_CAP, JITTER_CAP]: a log-normal's tail is unbounded,
+and one draw must never stall a run."""
 
 
 class Replay(msgspec.Struct, frozen=True):
@@ -116,3 +127,47 @@ def from_headers(headers: Mapping[str, str]) -> MockBehavior:
         else:
             raise ValueError(f"{name}: unknown mock knob")
     return msgspec.convert(values, MockBehavior)
+
+
+class Jitter(msgspec.Struct, frozen=True, kw_only=True):
+    """How much the server's default ``ttft_ms`` and ``delay_ms`` vary from request to request.
+
+    Each request the server answers draws one factor per delay, log-normal with median 1 and
+    shape ``*_sigma`` (0: no spread), capped at ``JITTER_CAP`` either way; ``delay_ms``'s factor
+    holds for every gap of that reply, as a real reply streams at one pace. The draws come
+    from one generator per server seeded with ``seed`` (``None``: unseeded), so the n-th
+    request answered always gets the n-th pair of draws.
+    """
+
+    ttft_sigma: float = 0.0
+    """Log-normal shape for ``ttft_ms``: 0.25 puts p90 at ~1.38 and p99 at ~1.79 times it."""
+    delay_sigma: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_sigma", "delay_sigma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number of at least 0, got {value}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.ttft_sigma or self.delay_sigma)
+
+    def spread(self, base: MockBehavior, rng: random.Random) -> MockBehavior:
+        """``base`` with its delays multiplied by this request's draws. An unset delay still
+        takes its draw, so which draw the n-th request gets depends on the seed and the
+        sigmas alone, never on the knobs."""
+        ttft = _factor(rng, self.ttft_sigma)
+        delay = _factor(rng, self.delay_sigma)
+        return msgspec.structs.replace(
+            base,
+            ttft_ms=None if base.ttft_ms is None else round(base.ttft_ms * ttft),
+            delay_ms=None if base.delay_ms is None else round(base.delay_ms * delay),
+        )
+
+
+def _factor(rng: random.Random, sigma: float) -> float:
+    if not sigma:
+        return 1.0
+    return min(max(rng.lognormvariate(0.0, sigma), 1 / JITTER_CAP), JITTER_CAP)

@@ -22,7 +22,7 @@ import anyio.to_thread
 import uvicorn
 
 from ._app import DEFAULT_MODELS, MockState, build_app
-from ._behavior import MockBehavior
+from ._behavior import Jitter, MockBehavior
 
 __all__ = ["MockProvider", "serve_forever"]
 
@@ -67,6 +67,7 @@ class MockProvider:
         host: str = "127.0.0.1",
         port: int = 0,
         behavior: MockBehavior | None = None,
+        jitter: Jitter | None = None,
         require_bearer: str | None = None,
         require_api_key: str | None = None,
         require_sigv4: bool = False,
@@ -77,6 +78,7 @@ class MockProvider:
         self._requested_port = port
         self.state = MockState(
             behavior=behavior,
+            jitter=jitter,
             require_bearer=require_bearer,
             require_api_key=require_api_key,
             require_sigv4=require_sigv4,
@@ -187,14 +189,20 @@ def serve_forever(
     require_bearer: str | None,
     require_api_key: str | None,
     require_sigv4: bool,
+    behavior: MockBehavior | None = None,
+    jitter: Jitter | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
     """``modelwire mock``: serve in the foreground until SIGINT/SIGTERM.
 
     The first line on ``out`` is ``listening on http://HOST:PORT``, flushed, so a script can
-    start the mock with ``--port 0`` and read where it landed.
+    start the mock with ``--port 0`` and read where it landed. ``behavior`` and ``jitter`` are
+    the server's defaults (``--ttft-ms``, ``--ttft-jitter``…): a process of its own serving a
+    seeded latency profile, so a benchmark's client does not share its CPU with the server.
     """
     state = MockState(
+        behavior=behavior,
+        jitter=jitter,
         require_bearer=require_bearer,
         require_api_key=require_api_key,
         require_sigv4=require_sigv4,
@@ -202,10 +210,14 @@ def serve_forever(
     )
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
+    server = _ForegroundServer(_config(state, log_level="warning"))
+    # A caller may stop us as soon as it reads the line below: be ready for it first.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, server._stop)
     shown = f"[{host}]" if ":" in host else host
     out.write(f"listening on http://{shown}:{bound}\n")
     out.flush()
-    _ForegroundServer(_config(state, log_level="warning")).run(sockets=[sock])
+    server.run(sockets=[sock])
 
 
 class _ForegroundServer(uvicorn.Server):

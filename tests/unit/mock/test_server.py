@@ -352,3 +352,21 @@ async def test_a_models_listing_honours_the_time_to_first_token_knob(anyio_backe
         with pytest.raises(httpx.ReadTimeout):
             await http.get(mock.url("/v1/models"), headers={"x-mock-ttft-ms": "2000"}, timeout=0.2)
         assert (await http.get(mock.url("/v1/models"))).status_code == 200
+
+
+def test_mock_command_stopped_right_after_its_first_line_exits_cleanly() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "modelwire", "mock", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith("listening on http://127.0.0.1:")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
