@@ -6,11 +6,11 @@ attaching it is one monotonic clock read, a comparison and a header, like a stat
 header. If the cache broke (a run per request, a lock taken per request, a JWT decoded per
 request), client CPU per request would rise measurably.
 
-Setup: ``modelwire mock`` in a child process (``loopback.MockServer``), so this process holds
-only the clients and ``getrusage(RUSAGE_SELF)`` is their CPU alone. Two ``Client`` objects, each
-on its own warm pool with the transport bench's 60 s keep-alive, stream the transport bench's
-request (chat, ``x-mock-output-tokens: 200``) through ``Client.stream`` to its terminal event
-(``test_transport._modelwire``):
+Setup: ``modelwire mock`` in a child process (``modelwire._bench_mock.MockProcess``), so this
+process holds only the clients and ``getrusage(RUSAGE_SELF)`` is their CPU alone. Two ``Client``
+objects, each on its own warm pool with the transport bench's 60 s keep-alive, stream the
+transport bench's request (chat, ``x-mock-output-tokens: 200``) through ``Client.stream`` to its
+terminal event (``test_transport._modelwire``):
 
 - static: ``experimental_bearer_token`` (``HeaderCredentials``: one header set per request);
 - command: ``auth = {command = <python>, args = [helper]}`` with a one-hour refresh interval,
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from loopback import MockServer
 from modelwire import ProviderAuthInfo, ProviderInfo, ProviderRegistry, WireApi
+from modelwire._bench_mock import MockProcess
 from modelwire.auth._command import CommandCredentials
 from modelwire.client import Client
 from modelwire.transport import Transport
@@ -131,8 +131,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
     helper.write_text(HELPER)
     runs.write_text("")
     results = Results()
-    with MockServer() as mock:
-        asyncio.run(_measure(mock.url + "/v1", helper, runs, results))
+    with MockProcess() as mock:
+        asyncio.run(_measure(mock.url("/v1"), helper, runs, results))
     yield results
     _report(results)
 

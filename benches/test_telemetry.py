@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from loopback import MockServer
+from modelwire._bench_mock import MockProcess
 from modelwire.client import Client
 from modelwire.transport import Transport
 from test_transport import (
@@ -110,8 +110,8 @@ async def _measure(mock_url: str, results: Results) -> None:
 @pytest.fixture(scope="module")
 def results() -> Iterator[Results]:
     results = Results()
-    with MockServer() as mock:
-        asyncio.run(_measure(mock.url, results))
+    with MockProcess() as mock:
+        asyncio.run(_measure(mock.base_url, results))
     yield results
     _report(results)
 

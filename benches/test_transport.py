@@ -1,11 +1,12 @@
 """Streaming over loopback: client CPU per streamed request, modelwire against a bare client loop
 on the same transport and against the official ``openai`` SDK.
 
-Server: ``modelwire mock`` in a child process (``loopback.MockServer``; Nagle off, see there), so
-this process holds only the clients. Client CPU is ``resource.getrusage(RUSAGE_SELF)`` user +
-system time: every thread of this process, so the resolver threads asyncio uses while
-connecting count too; the mock's CPU is in the other process and never does. req/s is wall
-clock, so it includes the mock (one uvicorn process): context, not a gate.
+Server: ``modelwire mock`` in a child process (``modelwire._bench_mock.MockProcess``, as
+``modelwire bench`` uses), so this process holds only the clients. Client CPU is
+``resource.getrusage(RUSAGE_SELF)`` user + system time: every thread of this process, so the
+resolver threads asyncio uses while connecting count too; the mock's CPU is in the other process
+and never does. req/s is wall clock, so it includes the mock (one uvicorn process): context, not
+a gate.
 
 Reply: wire API ``chat`` (what the openai SDK speaks), ``x-mock-output-tokens: 200``: 200 text
 chunks plus the role, finish and usage chunks and ``[DONE]``, 204 SSE events each written on its
@@ -75,7 +76,6 @@ from typing import Any
 import httpx
 import pytest
 
-from loopback import MockServer
 from modelwire import (
     Completed,
     ErrorEvent,
@@ -86,6 +86,7 @@ from modelwire import (
     WireApi,
     user,
 )
+from modelwire._bench_mock import MockProcess
 from modelwire.client import Client
 from modelwire.transport import Transport
 from modelwire.wire import StreamDecoding, encode
@@ -440,8 +441,8 @@ async def _measure(mock_url: str, results: Results) -> None:
 @pytest.fixture(scope="module")
 def results() -> Iterator[Results]:
     results = Results()
-    with MockServer() as mock:
-        asyncio.run(_measure(mock.url, results))
+    with MockProcess() as mock:
+        asyncio.run(_measure(mock.base_url, results))
     yield results
     _report(results)
 
