@@ -13,8 +13,11 @@ findings, counted in the table.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
@@ -75,10 +78,11 @@ def run_bench(
         prompt_tokens=args.prompt_tokens,
         max_tokens=args.max_tokens,
     )
-    if targets:
-        result = anyio.run(_bench, registry, env, targets, settings, err)
-    else:
-        result = _bench_mock(registry, env, settings, err)
+    with _terminate_as_interrupt():
+        if targets:
+            result = anyio.run(_bench, registry, env, targets, settings, err)
+        else:
+            result = _bench_mock(registry, env, settings, err)
     render_table(result, out)
     if result.client_overhead is not None:
         out.write("\n".join(overhead_lines(result.client_overhead)) + "\n")
@@ -90,6 +94,25 @@ def run_bench(
         write_plot(result, args.plot)
         err.write(f"modelwire bench: wrote {args.plot}\n")
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """``kill`` (SIGTERM) stops a run the way Ctrl-C does, so the child mock and open streams
+    are cleaned up on that path too (Python's default for SIGTERM exits without cleanup)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _targets(specs: list[str], config: Config) -> list[Target]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -234,3 +237,27 @@ def test_the_live_view_shows_progress_on_a_terminal() -> None:
     assert "loop:m" in shown
     assert "1/1" in shown
     assert "TTFT p50 42 ms" in shown
+
+
+def test_a_terminated_run_stops_its_mock_process_like_ctrl_c(home: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "modelwire", "bench", "--requests", "50"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as bench:
+        try:
+            assert bench.stderr is not None
+            first = bench.stderr.readline()
+            pid = mock_pid(first)
+            bench.send_signal(signal.SIGTERM)
+            assert bench.wait(timeout=30) == 130
+        finally:
+            if bench.poll() is None:
+                bench.kill()
+                bench.wait(timeout=10)
+    for _ in range(100):
+        if gone(pid):
+            break
+        time.sleep(0.05)
+    assert gone(pid)
