@@ -15,8 +15,6 @@ nothing but time, so neither is ever an error.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import anyio.to_thread
 import msgspec
 
+from ._atomic import write_atomically
 from .wire.listing import ListedModel
 
 __all__ = ["DEFAULT_TTL_S", "CachedListing", "ModelCache"]
@@ -122,15 +121,5 @@ def _write_entry(path: Path, provider_id: str, entry: CachedListing) -> None:
     entries = _read(path)
     entries[provider_id] = entry
     body = msgspec.json.encode(_CacheFile(entries=entries))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-        Path(temp).replace(path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink()
+    with contextlib.suppress(OSError):
+        write_atomically(path, body, mode=0o600, durable=False)

@@ -8,7 +8,6 @@ it atomically, so a failed or interrupted setup leaves the original untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import InlineTable
 
+from ._atomic import write_atomically
 from .config import config_path, parse_toml, read_text, validate_config
 from .errors import ConfigError
 from .providers import DEFAULT_OPENAI_BASE_URL, WireApi
@@ -138,16 +138,5 @@ def _match_line_endings(original: str, text: str) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text.encode("utf-8"), mode=mode, durable=True)

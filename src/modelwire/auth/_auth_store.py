@@ -13,8 +13,6 @@ same single-use refresh token.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import filelock
 import msgspec
 import orjson
 
+from .._atomic import write_atomically
 from .._redact import MASK
 from ..config import auth_home
 from ..errors import AuthError
@@ -171,36 +170,8 @@ def write_auth(path: Path, document: Mapping[str, Any]) -> None:
     Raises ``OSError`` if the new file could not be put in place; the old file is then
     untouched and the temp file removed.
     """
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     payload = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if hasattr(os, "fchmod"):  # mkstemp already creates 0600; this pins it down
-                os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink()
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; platforms that cannot open a directory skip it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, payload, mode=FILE_MODE, durable=True, dir_mode=DIR_MODE)
 
 
 def _lock(path: Path, timeout: float) -> filelock.BaseFileLock:

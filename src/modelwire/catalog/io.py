@@ -6,14 +6,13 @@ trailing newline) so regenerating from the same sources reproduces them byte for
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
+from .._atomic import write_atomically
 from ..errors import CatalogError
 
 __all__ = ["decode_overrides", "dump_catalog", "is_url", "read_source", "write_catalog"]
@@ -76,14 +75,5 @@ def dump_catalog(catalog: msgspec.Struct) -> bytes:
 def write_catalog(path: Path, catalog: msgspec.Struct) -> int:
     """Write ``catalog`` to ``path`` atomically; returns the number of bytes written."""
     data = dump_catalog(catalog)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data, mode=0o644, durable=False)
     return len(data)
