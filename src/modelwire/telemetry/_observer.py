@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .._version import __version__
 from ..errors import ProviderError
 from ..transport import Call, CallObserver, EndReason
+from ..wire import ResponseAccumulator
 from . import _names as n
 from ._content import Capture, input_messages, output_messages, system_instructions
 from ._names import Names
@@ -188,7 +189,7 @@ class TelemetryObserver(CallObserver):
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         call.telemetry = _State(span)
         if request is not None and self.capture.any and span.is_recording():
-            call.collector = _collector() if call.stream else None
+            call.collector = ResponseAccumulator() if call.stream else None
             if self.capture.span:
                 span.set_attribute(n.INPUT_MESSAGES, input_messages(request))
                 instructions = system_instructions(request)
@@ -377,12 +378,6 @@ class TelemetryObserver(CallObserver):
 
 _RENEWED = frozenset({"ok", "refreshed", "adopted"})
 """Renewal outcomes that are not failures (a command run, a fresh or adopted refresh)."""
-
-
-def _collector() -> Any:
-    from ..wire import ResponseAccumulator
-
-    return ResponseAccumulator()
 
 
 def _extra_parameters(extra: Mapping[str, Any], attributes: dict[str, Any]) -> None:
