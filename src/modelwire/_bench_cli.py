@@ -102,7 +102,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
     are cleaned up on that path too (Python's default for SIGTERM exits without cleanup)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        # Exactly what Ctrl-C does: the SIGINT handler in force (the event loop's, while one
+        # runs, which cancels the run at a safe point) takes it from here.
+        signal.raise_signal(signal.SIGINT)
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)

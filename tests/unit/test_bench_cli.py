@@ -251,7 +251,9 @@ def test_a_terminated_run_stops_its_mock_process_like_ctrl_c(home: Path) -> None
             first = bench.stderr.readline()
             pid = mock_pid(first)
             bench.send_signal(signal.SIGTERM)
-            assert bench.wait(timeout=30) == 130
+            # Interrupted as by Ctrl-C: exit status 130, or (when the signal lands while the
+            # interpreter is still importing the event loop) the interpreter's own exit by SIGINT.
+            assert bench.wait(timeout=30) in (130, -signal.SIGINT)
         finally:
             if bench.poll() is None:
                 bench.kill()
