@@ -6,7 +6,8 @@ the same names the same way; a secret that one surface forgot is a secret leaked
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "****"
 
@@ -63,3 +64,34 @@ def mask_query(params: Mapping[str, str] | None) -> dict[str, str] | None:
 def mask_secret(value: str | None) -> str | None:
     """The mask for a present secret, ``None`` for an absent one (never a hint of its length)."""
     return None if value is None else MASK
+
+
+MIN_SECRET_CHARS = 8
+"""Shorter values are not searched for in text: masking every "ab" would shred messages, and a
+credential that short is no secret worth the name."""
+
+
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret (longest first) replaced by the mask.
+
+    Provider text (an error body, an event's message, a command's stderr) can echo what was sent
+    to it; this is the one place such text is cleaned before it is shown.
+    """
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any ``user:password@`` userinfo masked, user name too (tokens travel there)."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .. import _redact
 from ..providers import AuthKind
 
 if TYPE_CHECKING:
@@ -52,6 +53,19 @@ class Credentials:
         renew, so they say no and the 401 surfaces as ``AuthError``.
         """
         return False
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every credential value this object holds now (keys, tokens, signing secrets).
+
+        Used only to mask them out of text shown to people; each kind that holds a secret
+        overrides it, and one that renews returns the current and previous values.
+        """
+        return ()
+
+    def redact(self, text: str) -> str:
+        """``text`` (provider or command output) with every value this credential holds masked."""
+        secrets = self.secret_values()
+        return _redact.mask_values(text, secrets) if secrets else text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind.value!r}, credential={self.description!r})"
