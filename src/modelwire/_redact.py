@@ -6,8 +6,8 @@ the same names the same way; a secret that one surface forgot is a secret leaked
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "****"
 
@@ -71,27 +71,62 @@ MIN_SECRET_CHARS = 8
 credential that short is no secret worth the name."""
 
 
-def mask_values(text: str, secrets: Iterable[str]) -> str:
+PARTIAL_SECRET_CHARS = 4
+"""A text cut short that ends in this much (or more) of a secret's start has that end masked."""
+
+
+def mask_values(text: str, secrets: Iterable[str], *, truncated: bool = False) -> str:
     """``text`` with every occurrence of each secret (longest first) replaced by the mask.
 
     Provider text (an error body, an event's message, a command's stderr) can echo what was sent
-    to it; this is the one place such text is cleaned before it is shown.
+    to it; this is the one place such text is cleaned before it is shown. ``truncated``: the
+    text was cut from something longer (a bounded read of an error body), so it may end inside
+    a secret; an end that is the start of a secret is masked too. Text cut by the caller should
+    be masked *before* it is cut, which needs no such guess.
     """
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True):
+    wanted = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+    for secret in wanted:
         if secret in text:
             text = text.replace(secret, MASK)
+    if truncated:
+        for secret in wanted:
+            for size in range(min(len(secret) - 1, len(text)), PARTIAL_SECRET_CHARS - 1, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + MASK
     return text
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any ``user:password@`` userinfo masked, user name too (tokens travel there)."""
+    """``url`` with any ``user:password@`` userinfo masked, user name too (tokens travel there).
+
+    Parsed by hand rather than with ``urlsplit``: a URL shown in an error is often one that
+    failed to parse (``http://u:p@[::1/v1``) or lacks its scheme (``u:p@host/v1``, which
+    ``urlsplit`` reads as scheme ``u``), and its userinfo must be masked all the same.
+    """
     if "@" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if "@" not in parts.netloc:
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        prefix = scheme + separator
+    else:
+        prefix, rest = "", url
+        if rest.startswith("//"):
+            prefix, rest = "//", rest[2:]
+    end = len(rest)
+    for delimiter in "/?#":
+        found = rest.find(delimiter)
+        if 0 <= found < end:
+            end = found
+    authority = rest[:end]
+    if "@" not in authority:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))
+    return f"{prefix}{MASK}@{authority.rpartition('@')[2]}{rest[end:]}"
+
+
+_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+
+
+def mask_urls_in(text: str) -> str:
+    """``text`` with the userinfo of every ``scheme://user:password@host`` in it masked: error
+    messages and provider bodies quote URLs, and a base URL's userinfo is a credential."""
+    return _URL_USERINFO.sub(rf"\1{MASK}@", text) if "@" in text else text

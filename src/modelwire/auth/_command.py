@@ -37,13 +37,15 @@ import enum
 import logging
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import anyio
@@ -51,7 +53,7 @@ import anyio.abc
 import anyio.to_thread
 import httpx
 
-from .._redact import MASK
+from .._redact import MASK, MIN_SECRET_CHARS, mask_values
 from ..errors import AuthCommandError
 from ..providers import AuthKind, ProviderAuthInfo
 from ..registry import Provider
@@ -80,6 +82,15 @@ STDERR_EXCERPT = 500
 """How much of stderr's tail an error message quotes."""
 REAP_TIMEOUT_S = 5.0
 """How long to wait for a killed program to be reaped before giving up on it."""
+TOKENS_KEPT = 16
+"""How many of the tokens the command printed are remembered, to be masked wherever its or the
+provider's text is shown: a provider may echo a token that was since renewed."""
+PRINTED_PIECES = 256
+"""At most this many pieces of one run's stdout are masked (a token helper prints one line;
+a program printing a book is not worth masking word by word)."""
+_TOKENISH = re.compile(rf"[A-Za-z0-9._~+/=\-]{{{MIN_SECRET_CHARS},}}")
+"""A run of the characters tokens are made of (base64url, JWTs, hex), found inside quotes or
+JSON on stdout (``{"token": "..."}``) as well as standing alone."""
 
 _log = logging.getLogger("modelwire.auth")
 
@@ -177,6 +188,8 @@ class CommandCredentials(Credentials):
         self._wall_clock = wall_clock
         self._current: _Token | None = None
         self._flight: _Flight | None = None
+        self._tokens_seen: deque[str] = deque(maxlen=TOKENS_KEPT)
+        self._last_printed: tuple[str, ...] = ()
         # Which token this task's last request carried: ``unauthorized`` (no arguments, called
         # by the task whose request failed) must retire that one, not one renewed meanwhile.
         self._used: contextvars.ContextVar[_Token | None] = contextvars.ContextVar(
@@ -185,6 +198,11 @@ class CommandCredentials(Credentials):
 
     def observe_renewals(self, hook: Callable[[float, str], None]) -> None:
         self.observer = hook
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The tokens the command printed (the current one and the last ``TOKENS_KEPT``
+        before it) and every piece of the last run's stdout, even a failed run's."""
+        return (*self._tokens_seen, *self._last_printed, *super().secret_values())
 
     def __repr__(self) -> str:
         token = MASK if self._current is not None else None
@@ -208,6 +226,7 @@ class CommandCredentials(Credentials):
             token = await self._renew(stale=token)
         self._used.set(token)
         request.headers["authorization"] = token.header
+        self._move_userinfo(request)
 
     async def unauthorized(self) -> bool:
         """Retire the token the failing request carried and run the command for a new one.
@@ -269,7 +288,7 @@ class CommandCredentials(Credentials):
             return await self._run()
         except _Failed as exc:
             raise AuthCommandError(
-                f"provider {self.provider_id!r}: {self.description} {exc}",
+                f"provider {self.provider_id!r}: {self.description} {self.redact(str(exc))}",
                 provider_id=self.provider_id,
                 credential=self.description,
             ) from exc.__cause__
@@ -313,6 +332,8 @@ class CommandCredentials(Credentials):
                 "printed something that is not a bearer token (one line of visible ASCII "
                 "characters, no spaces inside)",
             )
+        if value not in self._tokens_seen:
+            self._tokens_seen.append(value)
         fresh_until = self._clock() + self._interval_s
         exp = jwt_expiry(value)
         expires = None
@@ -388,6 +409,7 @@ class CommandCredentials(Credentials):
                 _kill_group(process)
             with anyio.CancelScope(shield=True), anyio.move_on_after(REAP_TIMEOUT_S):
                 await process.aclose()
+        self._last_printed = _printed_pieces(bytes(stdout))
         if not finished:
             raise _Failed(
                 CommandOutcome.TIMEOUT,
@@ -400,7 +422,7 @@ class CommandCredentials(Credentials):
                 if returncode < 0
                 else f"exited with status {returncode}"
             )
-            excerpt = _excerpt(bytes(stderr), bytes(stdout))
+            excerpt = _excerpt(bytes(stderr), self.secret_values())
             detail = f"; stderr: {excerpt}" if excerpt else " (nothing on stderr)"
             raise _Failed(CommandOutcome.EXIT_STATUS, ended + detail)
         if len(stdout) > STDOUT_LIMIT:
@@ -462,13 +484,32 @@ def _signal_name(number: int) -> str:
         return "unknown signal"
 
 
-def _excerpt(stderr: bytes, stdout: bytes) -> str:
-    """The tail of stderr for an error message; whatever went to stdout is masked in it, since
-    stdout is where a token would be even when the program then failed."""
-    text = stderr.decode("utf-8", "replace").strip()
-    printed = stdout.decode("utf-8", "replace").strip()
-    if printed:
-        text = text.replace(printed, MASK)
+def _printed_pieces(stdout: bytes) -> tuple[str, ...]:
+    """What a run printed on stdout that could be a token, to be masked wherever it is shown:
+    the whole output, each line, each whitespace-separated word and each run of token
+    characters, of ``MIN_SECRET_CHARS`` or more; stdout is where a token would be even when
+    the program then failed."""
+    text = stdout.decode("utf-8", "replace")
+    pieces: dict[str, None] = {}
+    for found in (
+        (text.strip(),),
+        (line.strip() for line in text.splitlines()),
+        text.split(),
+        _TOKENISH.findall(text),
+    ):
+        for piece in found:
+            if len(piece) >= MIN_SECRET_CHARS:
+                pieces[piece] = None
+            if len(pieces) >= PRINTED_PIECES:
+                return tuple(pieces)
+    return tuple(pieces)
+
+
+def _excerpt(stderr: bytes, secrets: Iterable[str]) -> str:
+    """The tail of stderr for an error message, with ``secrets`` (what the command printed on
+    stdout, this run and before) masked in it: masked before it is cut, so no token is shown
+    in part either."""
+    text = mask_values(stderr.decode("utf-8", "replace").strip(), secrets)
     if len(text) > STDERR_EXCERPT:
         text = "…" + text[-STDERR_EXCERPT:].lstrip()
     return " ".join(text.split())

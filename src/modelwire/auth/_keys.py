@@ -24,7 +24,7 @@ __all__ = ["HeaderCredentials", "key_credentials"]
 class HeaderCredentials(Credentials):
     """A secret sent in one header, as ``Bearer <secret>`` or bare (``x-api-key``)."""
 
-    __slots__ = ("_header", "_value")
+    __slots__ = ("_header", "_secret", "_value")
 
     def __init__(
         self, kind: AuthKind, header: str, secret: str, *, bearer: bool, description: str
@@ -32,6 +32,7 @@ class HeaderCredentials(Credentials):
         self.kind = kind
         self.description = description
         self._header = header
+        self._secret = secret
         self._value = f"Bearer {secret}" if bearer else secret
 
     @property
@@ -40,6 +41,10 @@ class HeaderCredentials(Credentials):
 
     async def apply(self, request: httpx.Request) -> None:
         request.headers[self._header] = self._value
+        self._move_userinfo(request)
+
+    def secret_values(self) -> tuple[str, ...]:
+        return (self._secret, *super().secret_values())
 
     def __repr__(self) -> str:
         return (

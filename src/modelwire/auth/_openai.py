@@ -216,6 +216,8 @@ class ChatGPTCredentials(Credentials):
         self._refresh_timeout_s = refresh_timeout_s
         self._lock_timeout_s = lock_timeout_s
         self._tokens = tokens
+        self._retired: StoredTokens | None = None
+        """The tokens before the last renewal: a provider may still echo those."""
         self._last_refresh = last_refresh
         # Worked out once per generation: every request checks it, and decoding the JWT
         # each time would be the most expensive thing apply() does.
@@ -240,6 +242,25 @@ class ChatGPTCredentials(Credentials):
         request.headers["authorization"] = f"Bearer {tokens.access_token}"
         if tokens.account_id:
             request.headers["chatgpt-account-id"] = tokens.account_id
+        self._move_userinfo(request)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The access, refresh and id tokens and the account id (sent in a header masked as a
+        credential everywhere else), of the tokens in hand and of those the last renewal
+        replaced."""
+        values = [
+            value
+            for tokens in (self._tokens, self._retired)
+            if tokens is not None
+            for value in (
+                tokens.access_token,
+                tokens.refresh_token,
+                tokens.id_token,
+                tokens.account_id,
+            )
+            if value
+        ]
+        return (*values, *super().secret_values())
 
     async def unauthorized(self) -> bool:
         applied = _applied.get(None)
@@ -315,6 +336,8 @@ class ChatGPTCredentials(Credentials):
         return stored, record.auth.last_refresh
 
     def _adopt(self, tokens: StoredTokens, last_refresh: datetime | None) -> None:
+        if tokens != self._tokens:
+            self._retired = self._tokens
         self._tokens = tokens
         self._last_refresh = last_refresh
         self._renew_at = _renew_at(tokens, last_refresh)

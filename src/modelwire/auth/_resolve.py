@@ -21,8 +21,16 @@ def credentials_for(provider: Provider, env: Mapping[str, str]) -> Credentials:
     """The credentials ``provider`` uses in ``env`` (resolved once; the client caches them).
 
     Raises ``MissingCredentialError`` / ``AuthError`` when the provider's credential cannot be
-    had, naming where it was looked for and never its value.
+    had, naming where it was looked for and never its value. The credentials also know the
+    provider's other request secrets (query keys, credential headers, the base URL's userinfo),
+    so ``redact`` masks everything a provider could echo back.
     """
+    credentials = _resolve(provider, env)
+    credentials.mask_provider(provider.info, env)
+    return credentials
+
+
+def _resolve(provider: Provider, env: Mapping[str, str]) -> Credentials:
     kind = provider.info.auth_kind
     if kind is AuthKind.NONE:
         return NoCredentials()

@@ -412,9 +412,14 @@ class SigV4Credentials(Credentials):
         self.service = service
         self.clock: Clock = clock or _now
         self._source = source
+        self._signed_with: tuple[AwsKeys, ...] = ()
+        """The keys of the last two signatures that differed: a provider may echo the keys
+        a rotation just retired."""
 
     async def apply(self, request: httpx.Request) -> None:
         keys = await self._source.current()
+        if not self._signed_with or self._signed_with[-1] != keys:
+            self._signed_with = (*self._signed_with[-1:], keys)
         headers = request.headers
         for name in [n for n in headers if "_" in n or n.lower() in _SIGNATURE_HEADERS]:
             del headers[name]
@@ -447,9 +452,23 @@ class SigV4Credentials(Credentials):
             _SIGNING_TIME.reset(chosen)
         for name, value in signed.items():
             headers[name.lower()] = value
+        self._move_userinfo(request)
 
     async def unauthorized(self) -> bool:
         return await self._source.renew()
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The keys requests were signed with: the secret key and session token, and the
+        access key id too (an identifier, but one that names the account and is half of what
+        a leaked pair needs; it goes out in every ``Authorization`` header, so a provider can
+        echo it)."""
+        values = [
+            value
+            for keys in self._signed_with
+            for value in (keys.access_key, keys.secret_key, keys.token)
+            if value
+        ]
+        return (*values, *super().secret_values())
 
     def __repr__(self) -> str:
         return (

@@ -800,3 +800,67 @@ async def test_the_token_never_reaches_the_logs(
         assert ROTATED not in record.getMessage()
     assert SECRET not in caplog.text
     assert ROTATED not in caplog.text
+
+
+async def test_everything_a_failing_command_printed_on_stdout_is_masked_in_its_stderr(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    json_token = "tok-json-secret-41f0aa"
+    word_token = "tok-word-secret-93c2bb"
+    line = "session ready: use it well"
+    auth = script(
+        tmp_path,
+        "import sys\n"
+        f'print(\'{{"access_token": "{json_token}"}}\')\n'
+        f"print('Bearer {word_token} (expires soon)')\n"
+        f"print({line!r})\n"
+        f"sys.stderr.write('got {json_token}; header Bearer {word_token}; said {line}\\n')\n"
+        "sys.exit(2)\n",
+    )
+    with anyio.fail_after(LIMIT_S), pytest.raises(AuthCommandError) as caught:
+        await sent_token(credentials(auth))
+    for shown in (str(caught.value), repr(caught.value), repr(caught.value.__context__)):
+        assert json_token not in shown
+        assert word_token not in shown
+        assert line not in shown
+    assert f"got {MASK}; header Bearer {MASK}" in str(caught.value)
+
+
+async def test_a_token_from_an_earlier_run_is_masked_when_a_later_run_fails(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    runs = tmp_path / "runs.txt"
+    auth = script(
+        tmp_path,
+        "import pathlib, sys\n"
+        "runs = pathlib.Path(sys.argv[1])\n"
+        "runs.write_text(runs.read_text() + 'run\\n' if runs.exists() else 'run\\n')\n"
+        "if len(runs.read_text().splitlines()) == 1:\n"
+        f"    print({SECRET!r})\n"
+        "else:\n"
+        f"    sys.stderr.write('could not renew {SECRET}: revoked\\n')\n"
+        "    sys.exit(1)\n",
+        str(runs),
+    )
+    creds = credentials(auth)
+    with anyio.fail_after(LIMIT_S):
+        assert await sent_token(creds) == SECRET
+        with pytest.raises(AuthCommandError) as caught:
+            await creds.unauthorized()
+    message = str(caught.value)
+    assert f"could not renew {MASK}: revoked" in message
+    assert SECRET not in message + repr(caught.value)
+
+
+async def test_the_current_and_the_renewed_away_token_are_both_masked(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    helper = Helper(tmp_path, SECRET, ROTATED)
+    creds = credentials(helper.auth())
+    with anyio.fail_after(LIMIT_S):
+        assert await sent_token(creds) == SECRET
+        assert await creds.unauthorized()
+        assert await sent_token(creds) == ROTATED
+    assert {SECRET, ROTATED} <= set(creds.secret_values())
+    echoed = f"token {ROTATED} rejected; {SECRET} was revoked"
+    assert creds.redact(echoed) == f"token {MASK} rejected; {MASK} was revoked"

@@ -30,6 +30,7 @@ import orjson
 import pytest
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, Request, WireApi, user
+from modelwire._redact import MASK
 from modelwire.auth import HeaderCredentials, credentials_for
 from modelwire.auth._auth_store import read_auth, write_auth
 from modelwire.auth._openai import (
@@ -1035,3 +1036,26 @@ def test_the_token_url_comes_from_modelwires_override_then_codexs(home: Path) ->
     assert refresh_token_url(codex) == "http://127.0.0.1:1/codex"
     both = {**codex, "MODELWIRE_REFRESH_TOKEN_URL_OVERRIDE": "http://127.0.0.1:1/mw"}
     assert refresh_token_url(both) == "http://127.0.0.1:1/mw"
+
+
+async def test_every_token_of_the_sign_in_and_of_the_one_a_refresh_replaced_is_masked(
+    home: Path, token_server: TokenServer, anyio_backend: str
+) -> None:
+    write_signin(home)
+    credentials = chatgpt(home, token_server)
+    first = {access_token(0), refresh_token(0), id_token(0), ACCOUNT}
+    assert first <= set(credentials.secret_values())
+    await sent_headers(credentials)
+    assert await credentials.unauthorized()
+    renewed = {access_token(1), refresh_token(1), id_token(1)}
+    assert first | renewed <= set(credentials.secret_values())
+    echoed = f"token {access_token(0)} was revoked, {refresh_token(1)} too, account {ACCOUNT}"
+    assert credentials.redact(echoed) == f"token {MASK} was revoked, {MASK} too, account {MASK}"
+
+
+def test_a_stored_api_key_is_masked(home: Path) -> None:
+    write_json(home / "auth.json", {"OPENAI_API_KEY": API_KEY})
+    credentials = openai_credentials(openai(), env_for(home))
+    assert credentials.redact(f"Incorrect API key provided: {API_KEY}") == (
+        f"Incorrect API key provided: {MASK}"
+    )

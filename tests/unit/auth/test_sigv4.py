@@ -29,6 +29,7 @@ from botocore.credentials import Credentials as BotocoreStaticCredentials
 from botocore.credentials import RefreshableCredentials
 
 from modelwire import Client, Completed, ProviderRegistry, Request, TextDelta, user
+from modelwire._redact import MASK
 from modelwire.auth import HeaderCredentials, credentials_for
 from modelwire.auth._sigv4 import (
     SERVICE,
@@ -634,3 +635,35 @@ def test_keys_show_masks_for_every_part() -> None:
     assert ACCESS_KEY not in shown
     assert SECRET_KEY not in shown
     assert TOKEN not in shown
+
+
+async def test_the_keys_signed_with_and_the_ones_a_rotation_retired_are_masked(
+    anyio_backend: str,
+) -> None:
+    env = {**KEYS, "AWS_SESSION_TOKEN": TOKEN}
+    credentials = credentials_for(bedrock(env), env)
+    await signed(credentials)
+    assert {ACCESS_KEY, SECRET_KEY, TOKEN} <= set(credentials.secret_values())
+    env.update(AWS_ACCESS_KEY_ID="AKIDROTATED0001", AWS_SESSION_TOKEN="rotated-session-token")
+    await signed(credentials)
+    echoed = f"key {ACCESS_KEY} / {SECRET_KEY} / {TOKEN}; now AKIDROTATED0001 rotated-session-token"
+    assert credentials.redact(echoed) == f"key {MASK} / {MASK} / {MASK}; now {MASK} {MASK}"
+
+
+async def test_a_bedrock_api_key_is_masked(anyio_backend: str) -> None:
+    bearer = "bedrock-api-key-value-77"
+    env = {**KEYS, "AWS_BEARER_TOKEN_BEDROCK": bearer}
+    credentials = credentials_for(bedrock(env), env)
+    assert credentials.redact(f"bad key {bearer}") == f"bad key {MASK}"
+
+
+async def test_a_signed_request_with_userinfo_keeps_its_signature_and_loses_the_userinfo(
+    anyio_backend: str,
+) -> None:
+    credentials = credentials_for(bedrock(KEYS), KEYS)
+    request = httpx.Request(
+        "POST", "https://bob:pw-secret-9@bedrock.test/openai/v1/x", content=b"{}"
+    )
+    await credentials.apply(request)
+    assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+    assert str(request.url) == "https://bedrock.test/openai/v1/x"
