@@ -52,18 +52,28 @@ from .request import (
     tool_result,
     user,
 )
-from .sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEEvent, aiter_sse, iter_sse
+from .sse import (
+    DEFAULT_MAX_EVENT_BYTES,
+    EventTooLargeError,
+    PayloadFramer,
+    SSEDecoder,
+    SSEEvent,
+    aiter_sse,
+    iter_sse,
+)
 
 __all__ = [
-    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_EVENT_BYTES",
     "Completed",
     "ErrorEvent",
     "ErrorInfo",
     "Event",
+    "EventTooLargeError",
     "FinishReason",
     "ImagePart",
     "Message",
     "Part",
+    "PayloadFramer",
     "ReasoningBlock",
     "ReasoningDelta",
     "ReasoningEnd",

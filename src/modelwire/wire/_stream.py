@@ -2,11 +2,26 @@
 
 A codec subclasses ``StreamCodec`` and implements ``on_data`` (one SSE event's data) and
 ``on_eof`` (the body ended with no terminal event). It reports what it read through the
-``_start``/``_text``/``_tool_*``/``_complete``/``_fail`` helpers, which are the only code that
-appends to the output, so the invariants hold for every API at once: ``start`` first, deltas
-never empty, tool indexes in order of first appearance, ``usage`` once and only right before
-``completed``, ``stop`` turned into ``tool_calls`` after a tool call, and exactly one terminal
-event, after which everything is ignored (and counted).
+``_start``/``_text``/``_refusal``/``_tool_*``/``_complete``/``_fail`` helpers, which are the only
+code that appends to the output, so the invariants hold for every API at once: ``start`` first,
+deltas never empty, tool indexes in order of first appearance, ``usage`` at most once and only
+right before the terminal event, ``stop`` turned into ``tool_calls`` after a tool call (or into
+``content_filter`` after a refusal), and exactly one terminal event, after which everything is
+ignored (and counted).
+
+Usage normally comes only before ``completed``. The one exception is a stream that fails
+after the provider already reported how the reply ended (messages: a ``message_delta`` then a
+cut before ``message_stop``): those tokens were spent, so the usage event still comes, right
+before the ``error``, and the ``ErrorEvent`` carries the finish reason the provider gave, so
+nothing the provider said is lost while the stream still ends as the failure it was.
+
+**Refusals, on every API.** A model's refusal is text: it arrives as ``text_delta`` events
+(chat ``delta.refusal`` / ``message.refusal``, responses ``refusal`` deltas and content parts,
+messages' ordinary text blocks) and lands in ``Response.text``. A reply that carried refusal
+text and would have finished with ``stop`` finishes with ``content_filter`` instead, which is
+also what messages' ``stop_reason: "refusal"`` maps to; ``raw_finish_reason`` keeps the
+provider's own value, so ``"stop"``/``"completed"``/``"refusal"`` there tells a model's refusal
+from a provider's content filter (``"content_filter"``).
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ class StreamCodec:
 
     __slots__ = (
         "_out",
+        "_refused",
         "_started",
         "_tool_args",
         "_tool_ended",
@@ -65,6 +81,7 @@ class StreamCodec:
         self._tool_args: list[list[str]] = []
         self._tool_ended: list[bool] = []
         self._tools_finished = False
+        self._refused = False
         self.done = False
         """True once the terminal event was produced; later input is ignored."""
         self.events_seen = 0
@@ -190,6 +207,12 @@ class StreamCodec:
         if text:
             self._out.append(TextDelta(text))
 
+    def _refusal(self, text: str | None) -> None:
+        """Refusal text: ordinary text for the caller, and the reply finishes ``content_filter``."""
+        if text:
+            self._refused = True
+            self._out.append(TextDelta(text))
+
     def _reasoning(self, text: str | None) -> None:
         if text:
             self._out.append(ReasoningDelta(text))
@@ -232,16 +255,39 @@ class StreamCodec:
     def _tool_count(self) -> int:
         return len(self._tool_ids)
 
+    def _finish_reason(self, finish: FinishReason | None) -> FinishReason | None:
+        if finish == "stop":
+            if self._refused:
+                return "content_filter"
+            if self._tools_finished:
+                return "tool_calls"
+        return finish
+
     def _complete(self, finish: FinishReason | None, raw: str | None, usage: Usage | None) -> None:
-        if finish == "stop" and self._tools_finished:
-            finish = "tool_calls"
         if usage is not None:
             self._out.append(usage)
-        self._out.append(Completed(finish, raw))
+        self._out.append(Completed(self._finish_reason(finish), raw))
         self.done = True
 
+    def _reported_end(self) -> tuple[Usage | None, FinishReason | None, str | None] | None:
+        """What the provider already said about the reply's end, if the stream had got that far.
+
+        ``None`` (the default) when it had not; a codec whose API reports usage and the finish
+        reason before the stream's last event overrides this, so a failure after that report
+        keeps it.
+        """
+        return None
+
     def _fail(self, code: str, message: str | None) -> None:
-        self._out.append(ErrorEvent(code, message, is_retryable(code)))
+        reported = self._reported_end()
+        if reported is None:
+            self._out.append(ErrorEvent(code, message, is_retryable(code)))
+        else:
+            usage, finish, raw = reported
+            if usage is not None:
+                self._out.append(usage)
+            finish = self._finish_reason(finish)
+            self._out.append(ErrorEvent(code, message, is_retryable(code), finish, raw))
         self.done = True
 
     def _decode_failed(self, reason: str, data: bytes) -> None:

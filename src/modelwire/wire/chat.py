@@ -4,6 +4,12 @@ The chat stream is the one most providers speak and the one with the most dialec
 decoder reads every documented variant (spec §3) into one typed chunk: reasoning in
 ``reasoning_content`` or ``reasoning``, usage in any of its four places, tool-call fragments
 with or without ``index``, mid-stream ``error`` chunks, and streams that end without ``[DONE]``.
+
+A refusal (``delta.refusal`` streamed, ``message.refusal`` in a body) is text, and the reply
+finishes ``content_filter`` where it would have finished ``stop`` (the rule every API shares,
+see ``_stream``). One reply is one choice: ``n`` other than 1 is refused at encode time, and a
+choice index other than 0 that arrives anyway ends the stream with a ``decode_error`` naming
+it rather than being dropped.
 """
 
 from __future__ import annotations
@@ -262,7 +268,13 @@ class ChatStreamDecoder(StreamCodec):
                 self._batch_failed(payloads, data, exc)
                 return out
             choices = chunk.choices
-            if choices and chunk.usage is None and not chunk.error and chunk.x_groq is None:
+            if (
+                choices is not None
+                and len(choices) == 1
+                and chunk.usage is None
+                and not chunk.error
+                and chunk.x_groq is None
+            ):
                 choice = choices[0]
                 delta = choice.delta
                 if (
@@ -270,6 +282,7 @@ class ChatStreamDecoder(StreamCodec):
                     and choice.finish_reason is None
                     and choice.index == 0
                     and choice.usage is None
+                    and delta.refusal is None
                 ):
                     fragments = delta.tool_calls
                     reasoning = delta.reasoning_content or delta.reasoning
@@ -323,10 +336,9 @@ class ChatStreamDecoder(StreamCodec):
         choices = chunk.choices
         if not choices:
             return
-        choice: ChatChoice | None = choices[0]
-        if choices[0].index != 0:
-            choice = next((c for c in choices if c.index == 0), None)
-        if choice is None:
+        choice = choices[0]
+        if len(choices) > 1 or choice.index != 0:
+            self._other_choice(choices)
             return
         if choice.usage is not None and chunk.usage is None:
             self._usage = choice.usage
@@ -342,6 +354,9 @@ class ChatStreamDecoder(StreamCodec):
             if content:
                 self._close_reasoning()
                 self._text(content)
+            if delta.refusal:
+                self._close_reasoning()
+                self._refusal(delta.refusal)
             if delta.tool_calls:
                 for fragment in delta.tool_calls:
                     self._fragment(fragment)
@@ -354,6 +369,17 @@ class ChatStreamDecoder(StreamCodec):
             self._close_reasoning()
             self._flush_unnamed()
             self._end_open_tools()
+
+    def _other_choice(self, choices: list[ChatChoice] | list[ChatMessageChoice]) -> None:
+        """A choice other than index 0: the request asked for ``n`` > 1 some other way, or the
+        provider numbers its one choice oddly. Either way the reply is not one answer, and
+        reading only part of it would pass off a fragment as the whole."""
+        indexes = sorted({choice.index for choice in choices})
+        self._fail(
+            "decode_error",
+            f"the chat reply carries choice indexes {indexes}; modelwire reads exactly one "
+            "choice (index 0), so leave n unset (or 1)",
+        )
 
     def _fragment(self, fragment: ChatToolCallFragment) -> None:
         call_id = fragment.id or None
@@ -435,7 +461,11 @@ class ChatStreamDecoder(StreamCodec):
         raw_usage = completion.usage
         if raw_usage is None and completion.x_groq is not None:
             raw_usage = completion.x_groq.usage
-        choice = next((c for c in completion.choices or () if c.index == 0), None)
+        choices = completion.choices or []
+        if len(choices) > 1 or (choices and choices[0].index != 0):
+            self._other_choice(choices)
+            return
+        choice = choices[0] if choices else None
         reply = choice.message if choice is not None else None
         if choice is not None and raw_usage is None:
             raw_usage = choice.usage
@@ -445,6 +475,7 @@ class ChatStreamDecoder(StreamCodec):
                 self._reasoning(reasoning)
                 self._reasoning_end(None, None, False)
             self._text(_content_text(reply.content))
+            self._refusal(reply.refusal)
             for call in reply.tool_calls or ():
                 function = call.function or ChatFunctionCall()
                 index = self._tool_start(call.id or None, function.name or "")
@@ -526,8 +557,20 @@ def _tool_choice(choice: str) -> str | dict[str, Any]:
     return {"type": "function", "function": {"name": choice}}
 
 
+def _check_one_choice(request: Request) -> None:
+    """``n`` > 1 asks for several answers in one reply; the common events and ``Response``
+    describe one, so the request is refused here rather than the other answers lost later."""
+    n = request.extra_body.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise RequestError(
+            f"extra_body n={n!r}: modelwire reads one choice per reply, so n must be 1 or "
+            "unset; send one request per answer instead"
+        )
+
+
 def encode_body(request: Request) -> dict[str, Any]:
     """The Chat Completions JSON body, keys in the order the API documents them."""
+    _check_one_choice(request)
     body: dict[str, Any] = {"model": request.model, "stream": request.stream}
     if request.stream:
         body["stream_options"] = {"include_usage": True}

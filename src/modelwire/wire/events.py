@@ -5,9 +5,10 @@ spec's JSON object (``{"type": "text_delta", "text": …}``) and a ``match`` sta
 destructure it. The structs hold no references to other containers worth tracking, so they opt
 out of the garbage collector: thousands of streams allocate millions of them.
 
-The ordering invariants (one terminal event, last; usage once, right before ``completed``; tool
-indexes by first appearance) are enforced where events are produced, in ``_stream.EventSink``,
-so that no codec can forget one.
+The ordering invariants (one terminal event, last; usage at most once, right before the
+terminal event; tool indexes by first appearance) are enforced where events are produced, in
+``_stream.StreamCodec``, so that no codec can forget one. How refusals and a failure after the
+provider's final report look is documented there too.
 """
 
 from __future__ import annotations
@@ -111,12 +112,22 @@ class Completed(msgspec.Struct, tag="completed", tag_field="type", frozen=True, 
     raw_finish_reason: str | None
 
 
-class ErrorEvent(msgspec.Struct, tag="error", tag_field="type", frozen=True, gc=False):
-    """The stream failed (provider error, truncation, bad bytes); the terminal event."""
+class ErrorEvent(
+    msgspec.Struct, tag="error", tag_field="type", frozen=True, gc=False, omit_defaults=True
+):
+    """The stream failed (provider error, truncation, bad bytes); the terminal event.
+
+    ``finish_reason``/``raw_finish_reason`` are set only when the provider had already said how
+    the reply ended before the stream failed (messages: a ``message_delta`` and then a cut
+    before ``message_stop``); they are left out of the JSON otherwise, so the event keeps the
+    spec's key set.
+    """
 
     code: str
     message: str | None
     retryable: bool
+    finish_reason: FinishReason | None = None
+    raw_finish_reason: str | None = None
 
 
 Event = (
@@ -189,7 +200,12 @@ class ReasoningBlock(msgspec.Struct, frozen=True, gc=False):
 
 
 class Response(msgspec.Struct, frozen=True):
-    """A whole stream (or non-streamed body) folded together."""
+    """A whole stream (or non-streamed body) folded together.
+
+    A refusal is in ``text``, with ``finish_reason`` ``content_filter`` (see ``_stream``). A
+    failed reply has ``error``; its ``usage`` and ``finish_reason`` are set too when the
+    provider had reported them before the stream failed.
+    """
 
     id: str | None = None
     model: str | None = None
@@ -275,6 +291,8 @@ class ResponseAccumulator:
                 self._finish, self._raw_finish = finish, raw
             case ErrorEvent(code=code, message=message, retryable=retryable):
                 self._error = ErrorInfo(code, message, retryable)
+                if event.raw_finish_reason is not None or event.finish_reason is not None:
+                    self._finish, self._raw_finish = event.finish_reason, event.raw_finish_reason
             case _:
                 pass
 

@@ -3,9 +3,12 @@
 The stream is a small grammar of typed events (spec §4), so it decodes into a msgspec tagged
 union in one pass per event. Two quirks shape the decoder: the common tool index is the order
 of first appearance rather than the content-block index, and usage is cumulative, with each
-later non-null field overwriting the one reported at ``message_start``. Event, block and delta
-types Anthropic adds later must not break old clients, so a union miss falls back to a cheap
-probe that tells "unknown, skip it" from "malformed, fail".
+later non-null field overwriting the one reported at ``message_start``. Once ``message_delta``
+has reported the final usage and stop reason, a stream cut before ``message_stop`` still ends
+``stream_truncated`` but keeps both (usage right before the error event, the finish reason on
+it). A refusal is ordinary text with ``stop_reason: "refusal"``, hence ``content_filter``.
+Event, block and delta types Anthropic adds later must not break old clients, so a union miss
+falls back to a cheap probe that tells "unknown, skip it" from "malformed, fail".
 """
 
 from __future__ import annotations
@@ -360,7 +363,14 @@ class MessagesStreamDecoder(StreamCodec):
 
     wire_api = "messages"
 
-    __slots__ = ("_reasoning_blocks", "_stop_reason", "_tally", "_tool_blocks", "_tool_inputs")
+    __slots__ = (
+        "_delta_seen",
+        "_reasoning_blocks",
+        "_stop_reason",
+        "_tally",
+        "_tool_blocks",
+        "_tool_inputs",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -371,6 +381,8 @@ class MessagesStreamDecoder(StreamCodec):
         self._reasoning_blocks: dict[int, _Reasoning] = {}
         self._tally = _Tally()
         self._stop_reason: str | None = None
+        self._delta_seen = False
+        """A ``message_delta`` arrived: the final usage and stop reason are known."""
 
     @staticmethod
     def native(data: bytes) -> MessagesEvent | None:
@@ -463,6 +475,7 @@ class MessagesStreamDecoder(StreamCodec):
                 self._stop_reason = message.stop_reason
         elif type(item) is MessageDelta:
             self._start(None, None)
+            self._delta_seen = True
             if item.delta is not None and item.delta.stop_reason is not None:
                 self._stop_reason = item.delta.stop_reason
             self._tally.merge(item.usage)
@@ -498,6 +511,14 @@ class MessagesStreamDecoder(StreamCodec):
         block = self._reasoning_blocks.pop(index, None)
         if block is not None:
             self._reasoning_end(None, block.signature or None, block.redacted)
+
+    def _reported_end(self) -> tuple[Usage | None, FinishReason | None, str | None] | None:
+        """After ``message_delta`` a failure (a cut before ``message_stop``, an idle timeout,
+        an ``error`` event) keeps the usage and stop reason that delta reported."""
+        if not self._delta_seen:
+            return None
+        raw = self._stop_reason
+        return self._tally.usage(), None if raw is None else finish_reason(raw), raw
 
     def _finish(self) -> None:
         """``message_stop``: close blocks that never got their stop, then complete."""

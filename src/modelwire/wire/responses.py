@@ -7,6 +7,10 @@ so a union miss falls back to a cheap probe of the ``type`` that tells "unknown,
 skip it" from "a known event that is malformed". The lifecycle events (``response.created``,
 ``.completed``, …) repeat the whole response object, but its ``output`` arrives item by item
 in its own events, so those snapshots leave it undecoded.
+
+A refusal (``response.refusal.delta``, a ``refusal`` content part) is text, and a completed
+reply that carried one finishes ``content_filter`` rather than ``stop`` (``raw_finish_reason``
+stays ``completed``): the rule every API shares, see ``_stream``. The API has no ``n``.
 """
 
 from __future__ import annotations
@@ -512,7 +516,7 @@ class ResponsesStreamDecoder(StreamCodec):
         ):
             self._reasoning(decoded.delta)
         elif type(decoded) is ResponsesRefusalDelta:
-            self._text(decoded.delta)
+            self._refusal(decoded.delta)
         elif type(decoded) is ResponsesReasoningSummaryPartAdded:
             if decoded.summary_index:
                 self._reasoning("\n\n")
@@ -577,7 +581,10 @@ class ResponsesStreamDecoder(StreamCodec):
         for item in response.output or ():
             if isinstance(item, ResponsesMessage):
                 for part in item.content or ():
-                    self._text(part.text if part.type != "refusal" else part.refusal)
+                    if part.type == "refusal":
+                        self._refusal(part.refusal)
+                    else:
+                        self._text(part.text)
             elif isinstance(item, ResponsesFunctionCall):
                 index = self._tool_start(item.call_id or None, item.name or "")
                 self._tool_delta(index, item.arguments)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +16,17 @@ from modelwire.wire import (
     ErrorEvent,
     Event,
     Request,
+    SSEDecoder,
     Start,
     StreamDecoding,
     TextDelta,
+    adecode_raw,
     decode,
     decode_raw,
     encode,
     user,
 )
+from modelwire.wire._codecs import codec_for
 
 HELLO = b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
 FINISH = b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
@@ -65,8 +71,10 @@ def test_non_utf8_bytes_in_data_are_a_decode_error() -> None:
     assert only_error(list(decode("chat", [body]))).code == "decode_error"
 
 
-def test_non_utf8_bytes_in_an_event_name_are_a_decode_error() -> None:
-    assert only_error(list(decode("chat", [b"event: \xff\ndata: x\n\n"]))).code == "decode_error"
+def test_non_utf8_bytes_in_fields_no_codec_reads_do_not_fail_the_stream() -> None:
+    body = b"event: \xff\nid: \xfe\n: \xfd\n" + HELLO + b"event: chunk\xc3\n" + FINISH + DONE
+    events = list(decode("chat", [body]))
+    assert events == [Start("c", "m"), TextDelta("hi"), Completed("stop", "stop")]
 
 
 def test_events_after_the_terminal_one_are_ignored_and_counted() -> None:
@@ -102,14 +110,18 @@ def test_a_ten_megabyte_line_is_refused_with_bounded_memory() -> None:
 
     tracemalloc.start()
     try:
-        events = list(decode("chat", reads(), max_line_bytes=limit))
+        events = list(decode("chat", reads(), max_event_bytes=limit))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     error = only_error(events)
     assert error.code == "decode_error"
     assert error.message is not None
-    assert "longer than 1048576 bytes" in error.message
+    assert "SSE line starting at byte 0 is longer than max_event_bytes (1048576 bytes)" in (
+        error.message
+    )
+    assert "stream_max_event_bytes" in error.message
+    assert "--max-event-bytes" in error.message
     assert peak < 4 * limit
 
 
@@ -123,3 +135,58 @@ def test_unknown_wire_apis_are_refused_up_front() -> None:
         list(decode("grpc", [HELLO]))
     with pytest.raises(ValueError, match="unknown wire API"):
         encode("grpc", Request(model="m", messages=(user("x"),)))
+
+
+# --- raw mode on the fast framer gives what the general decoder gave ------------------------
+
+
+def raw_by_the_general_decoder(wire_api: str, reads: list[bytes]) -> list[object]:
+    """Raw mode as it was built before it moved onto the payload framer: every SSE event with
+    data through ``SSEDecoder``, then the codec's native decode."""
+    native = codec_for(wire_api).stream_decoder.native
+    framer = SSEDecoder()
+    out: list[object] = []
+    for chunk in reads:
+        for event in framer.feed(chunk):
+            if event.data:
+                typed = native(event.data)
+                if typed is not None:
+                    out.append(typed)
+    return out
+
+
+def test_raw_mode_gives_the_general_decoders_events_on_every_vector_at_any_reads(
+    shared: Path,
+) -> None:
+    rng = random.Random(12)
+    streams = sorted((shared / "spec" / "vectors").glob("*.sse"))
+    assert streams
+    for path in streams:
+        wire_api = path.name.split("-")[0]
+        body = path.read_bytes()
+        expected = raw_by_the_general_decoder(wire_api, [body])
+        assert expected, path.name
+        for _ in range(30):
+            points = sorted(rng.sample(range(1, len(body)), rng.randint(1, 30)))
+            reads = [body[a:b] for a, b in itertools.pairwise([0, *points, len(body)])]
+            assert list(decode_raw(wire_api, reads)) == expected, path.name
+            assert raw_by_the_general_decoder(wire_api, reads) == expected, path.name
+
+
+async def test_async_raw_mode_matches_the_sync_one(anyio_backend: str) -> None:
+    body = HELLO + b": ping\r\n\r\n" + FINISH + DONE
+
+    async def reads() -> AsyncIterator[bytes]:
+        for i in range(len(body)):
+            yield body[i : i + 1]
+
+    got = [item async for item in adecode_raw("chat", reads())]
+    assert got == list(decode_raw("chat", [body])) == raw_by_the_general_decoder("chat", [body])
+    assert len(got) == 2
+
+
+def test_raw_mode_hands_over_the_events_before_a_bad_one_in_the_same_read() -> None:
+    items = decode_raw("chat", [HELLO + HELLO + b"data: {oops\n\n" + HELLO])
+    assert next(items) == next(items)
+    with pytest.raises(StreamDecodeError, match="invalid event data in the stream's first"):
+        next(items)

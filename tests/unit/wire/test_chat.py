@@ -28,7 +28,6 @@ from modelwire.wire import (
     ToolCallStart,
     Usage,
     assistant,
-    collect,
     decode,
     decode_raw,
     decode_response,
@@ -512,10 +511,55 @@ def test_done_without_a_finish_reason_completes_with_no_reason() -> None:
     assert events(sse(chunk({"content": "x"}), "[DONE]"))[-1] == Completed(None, None)
 
 
-def test_choices_other_than_index_zero_are_ignored() -> None:
-    other = {"id": "c1", "model": "m", "choices": [{"index": 1, "delta": {"content": "no"}}]}
-    body = sse(other, chunk({"content": "yes"}), chunk(finish="stop"))
-    assert collect(events(body)).text == "yes"
+@pytest.mark.parametrize(
+    "choices",
+    [
+        [{"index": 1, "delta": {"content": "no"}}],
+        [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}],
+    ],
+)
+def test_a_choice_other_than_index_zero_ends_the_stream_instead_of_being_dropped(
+    choices: list[dict[str, Any]],
+) -> None:
+    other = {"id": "c1", "model": "m", "choices": choices}
+    got = events(sse(chunk({"content": "yes"}), other, chunk(finish="stop"), "[DONE]"))
+    assert got[:2] == [Start("c1", "m"), TextDelta("yes")]
+    error = got[-1]
+    assert isinstance(error, ErrorEvent)
+    assert (error.code, error.retryable, len(got)) == ("decode_error", False, 3)
+    assert error.message is not None
+    assert "choice indexes" in error.message
+    assert "n unset (or 1)" in error.message
+
+
+def test_a_non_streamed_reply_with_several_choices_is_an_error_not_the_first_one() -> None:
+    body = orjson.dumps(
+        {
+            "id": "c9",
+            "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "a"}},
+                {"index": 1, "message": {"role": "assistant", "content": "b"}},
+            ],
+        }
+    )
+    response = decode_response("chat", body)
+    assert response.text == ""
+    assert response.error is not None
+    assert response.error.code == "decode_error"
+    assert "[0, 1]" in (response.error.message or "")
+
+
+@pytest.mark.parametrize("n", [2, 0, True, "2"])
+def test_n_other_than_one_is_refused_at_encode_time_naming_n(n: object) -> None:
+    request = Request(model="m", messages=(user("x"),), extra_body={"n": n})
+    with pytest.raises(RequestError, match=r"extra_body n=.*n must be 1 or unset"):
+        encode_body("chat", request)
+
+
+def test_n_of_one_is_sent_as_given() -> None:
+    request = Request(model="m", messages=(user("x"),), extra_body={"n": 1})
+    assert encode_body("chat", request)["n"] == 1
 
 
 # --- non-streamed bodies and raw mode ---------------------------------------------------------

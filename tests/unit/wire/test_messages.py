@@ -21,6 +21,7 @@ from modelwire.wire import (
     Request,
     RequestError,
     Start,
+    StreamDecoding,
     TextDelta,
     Tool,
     ToolCall,
@@ -30,6 +31,7 @@ from modelwire.wire import (
     ToolResultPart,
     Usage,
     assistant,
+    collect,
     decode,
     decode_raw,
     decode_response,
@@ -996,8 +998,8 @@ def test_events_after_message_stop_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     "tail",
-    [(), (message_delta(),), (block_start(0, {"type": "text", "text": ""}), text(0, "cut"))],
-    ids=["after-start", "after-message-delta", "mid-text"],
+    [(), (block_start(0, {"type": "text", "text": ""}), text(0, "cut"))],
+    ids=["after-start", "mid-text"],
 )
 def test_eof_before_message_stop_is_stream_truncated(tail: tuple[dict[str, Any], ...]) -> None:
     result = events(message_start(), *tail)
@@ -1005,7 +1007,83 @@ def test_eof_before_message_stop_is_stream_truncated(tail: tuple[dict[str, Any],
     assert isinstance(result[-1], ErrorEvent)
     assert result[-1].code == "stream_truncated"
     assert result[-1].retryable
+    assert result[-1].finish_reason is None
     assert not any(isinstance(event, (Usage, Completed)) for event in result)
+
+
+@pytest.mark.parametrize(
+    ("code", "cut"),
+    [("idle_timeout", None), ("decode_error", b"data: " + b"x" * 5000)],
+    ids=["idle-timeout", "event-too-large"],
+)
+def test_any_failure_after_message_delta_keeps_its_report_and_one_terminal_event(
+    code: str, cut: bytes | None
+) -> None:
+    decoding = StreamDecoding("messages", max_event_bytes=1024)
+    got = decoding.feed(sse(message_start(), message_delta("tool_use", output_tokens=3)))
+    if cut is None:
+        got += decoding.codec.fail(code, "no bytes for 10 ms")
+    else:
+        got += decoding.feed(cut)
+    usage = Usage(input_tokens=10, output_tokens=3, total_tokens=13)
+    assert got[:2] == [START, usage]
+    error = got[2]
+    assert isinstance(error, ErrorEvent)
+    assert (error.code, error.finish_reason, error.raw_finish_reason) == (
+        code,
+        "tool_calls",
+        "tool_use",
+    )
+    assert len(got) == 3
+    assert decoding.done
+    assert decoding.close() == []
+    encoded = msgspec.json.decode(msgspec.json.encode(error))
+    assert set(encoded) == {
+        "type",
+        "code",
+        "message",
+        "retryable",
+        "finish_reason",
+        "raw_finish_reason",
+    }
+
+
+def test_an_error_event_without_a_report_keeps_the_spec_key_set() -> None:
+    error = events(
+        message_start(), {"type": "error", "error": {"type": "api_error", "message": "x"}}
+    )[-1]
+    assert set(msgspec.json.decode(msgspec.json.encode(error))) == {
+        "type",
+        "code",
+        "message",
+        "retryable",
+    }
+
+
+def test_eof_after_message_delta_keeps_its_usage_and_stop_reason_but_is_still_truncated() -> None:
+    result = events(
+        message_start(input_tokens=10, cache_read_input_tokens=4, output_tokens=1),
+        block_start(0, {"type": "text", "text": ""}),
+        text(0, "done"),
+        block_stop(0),
+        message_delta("end_turn", output_tokens=7),
+    )
+    usage = Usage(input_tokens=14, output_tokens=7, total_tokens=21, cached_input_tokens=4)
+    assert result[:2] == [START, TextDelta("done")]
+    assert result[2] == usage
+    error = result[3]
+    assert isinstance(error, ErrorEvent)
+    assert (error.code, error.retryable) == ("stream_truncated", True)
+    assert (error.finish_reason, error.raw_finish_reason) == ("stop", "end_turn")
+    assert len(result) == 4
+    response = collect(result)
+    assert (response.usage, response.finish_reason, response.raw_finish_reason) == (
+        usage,
+        "stop",
+        "end_turn",
+    )
+    assert response.error is not None
+    assert response.error.code == "stream_truncated"
 
 
 @pytest.mark.parametrize(

@@ -136,8 +136,14 @@ def test_invalid_utf8_data_stays_bytes_and_fails_only_when_read_as_text() -> Non
     (event,) = decode(b"data: \xff\xfe\n\n")
     with pytest.raises(StreamDecodeError, match="not valid UTF-8"):
         _ = event.text
-    with pytest.raises(StreamDecodeError, match="not valid UTF-8"):
-        decode(b"event: \xff\ndata: x\n\n")
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_invalid_utf8_in_event_names_and_ids_becomes_replacement_characters(split: bool) -> None:
+    body = b": \xff comment\nevent: a\xffb\nid: 7\xc3\ndata: x\n\nevent: \xe2\x88\ndata: y\n\n"
+    events = decode(*bytewise(body)) if split else decode(body)
+    assert events == [ev(b"x", "a\ufffdb", "7\ufffd"), ev(b"y", "\ufffd", "7\ufffd")]
+    assert payloads(*(bytewise(body) if split else [body])) == [b"x", b"y"]
 
 
 def test_text_decodes_utf8() -> None:
@@ -145,16 +151,16 @@ def test_text_decodes_utf8() -> None:
 
 
 def test_a_line_past_the_limit_is_refused_without_buffering_it_all() -> None:
-    decoder = SSEDecoder(max_line_bytes=1024)
+    decoder = SSEDecoder(max_event_bytes=1024)
     decoder.feed(b"data: ")
     for _ in range(15):
         decoder.feed(b"x" * 64)
-    with pytest.raises(StreamDecodeError, match="longer than 1024 bytes"):
+    with pytest.raises(StreamDecodeError, match=r"longer than max_event_bytes \(1024 bytes\)"):
         decoder.feed(b"x" * 64)
     with pytest.raises(StreamDecodeError):
-        decode(b"data: " + b"x" * 2000 + b"\n\n", max_line_bytes=1024)
+        decode(b"data: " + b"x" * 2000 + b"\n\n", max_event_bytes=1024)
     with pytest.raises(StreamDecodeError):
-        decode(b"data: " + b"x" * 600 + b"\ndata: " + b"y" * 600 + b"\n\n", max_line_bytes=1024)
+        decode(b"data: " + b"x" * 600 + b"\ndata: " + b"y" * 600 + b"\n\n", max_event_bytes=1024)
 
 
 def test_ten_megabyte_line_is_refused_by_default() -> None:
@@ -396,7 +402,7 @@ def test_payload_framer_hands_over_on_a_bom_or_a_cr() -> None:
 
 
 def test_payload_framer_refuses_an_endless_block() -> None:
-    framer = PayloadFramer(max_line_bytes=1000)
+    framer = PayloadFramer(max_event_bytes=1000)
     framer.feed(b"data: " + b"x" * 900)
     with pytest.raises(StreamDecodeError):
         framer.feed(b"x" * 200)
