@@ -7,7 +7,8 @@ command runs on a fresh machine with no key and no network, and the mock's work 
 in the client's timings; such a run also measures and prints modelwire's own share of TTFT. The
 child is stopped however the run ends. The exit status is 1 when a target had no successful
 request at all (its latency figures are empty), else 0: failures are part of a benchmark's
-findings, counted in the table.
+findings, counted in the table. An interrupted run (Ctrl-C, SIGTERM) still prints and writes
+what it had measured, marked interrupted, and exits 130.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ from ._bench_schema import (
     Target,
     write_result,
 )
-from .bench import DEFAULT_PROMPT, generated_prompt
+from .bench import DEFAULT_PROMPT, RunRecorder, generated_prompt
 from .bench import run_bench as run_benchmark
+from .cli import EXIT_INTERRUPTED, UsageError, provider_from_command_line
 from .client import Client
 from .config import Config, load_config
-from .errors import ConfigError
 from .registry import ProviderRegistry
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def run_bench(
             raise BenchError(f"cannot write {path}: {path.parent} is not a directory")
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
-    targets = _targets(args.provider, config)
+    targets = _targets(args.provider, config, registry)
     settings = Settings(
         requests=args.requests,
         duration_s=args.duration,
@@ -78,11 +79,19 @@ def run_bench(
         prompt_tokens=args.prompt_tokens,
         max_tokens=args.max_tokens,
     )
-    with _terminate_as_interrupt():
-        if targets:
-            result = anyio.run(_bench, registry, env, targets, settings, err)
-        else:
-            result = _bench_mock(registry, env, settings, err)
+    recorder = RunRecorder()
+    interrupted = False
+    try:
+        with _terminate_as_interrupt():
+            if targets:
+                result = anyio.run(_bench, registry, env, targets, settings, err, recorder)
+            else:
+                result = _bench_mock(registry, env, settings, err, recorder)
+    except KeyboardInterrupt:
+        partial = recorder.partial()
+        if partial is None:  # stopped before the run began: nothing was measured
+            raise
+        result, interrupted = partial, True
     render_table(result, out)
     if result.client_overhead is not None:
         out.write("\n".join(overhead_lines(result.client_overhead)) + "\n")
@@ -93,6 +102,8 @@ def run_bench(
     if args.plot is not None:
         write_plot(result, args.plot)
         err.write(f"modelwire bench: wrote {args.plot}\n")
+    if interrupted:
+        return EXIT_INTERRUPTED
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
 
 
@@ -117,24 +128,25 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _targets(specs: list[str], config: Config) -> list[Target]:
+def _targets(specs: list[str], config: Config, registry: ProviderRegistry) -> list[Target]:
     """``ID[:MODEL]`` specs as targets; a bare ``ID`` takes config's ``model`` only when it is
-    config's ``model_provider``, since another provider's model name would mean nothing."""
+    config's ``model_provider``, since another provider's model name would mean nothing.
+    Every mistake here is a usage error, and an unknown id is named before a missing model."""
     targets: list[Target] = []
     for spec in specs:
         provider, _, model = spec.partition(":")
         if not provider:
-            raise ConfigError(f"--provider {spec!r}: no provider id", hint="use ID or ID:MODEL")
+            raise UsageError(f"--provider {spec!r}: no provider id (use ID or ID:MODEL)")
+        provider_from_command_line(registry, provider)
         if not model:
             if provider != config.model_provider or config.model is None:
-                raise ConfigError(
-                    f"--provider {spec}: no model for {provider!r}",
-                    hint=f"use {provider}:MODEL",
+                raise UsageError(
+                    f"--provider {spec}: no model for {provider!r} (use {provider}:MODEL)"
                 )
             model = config.model
         target = Target(provider, model)
         if any(existing.name == target.name for existing in targets):
-            raise ConfigError(f"--provider {target.name} is given twice")
+            raise UsageError(f"--provider {target.name} is given twice")
         targets.append(target)
     return targets
 
@@ -145,18 +157,25 @@ async def _bench(
     targets: list[Target],
     settings: Settings,
     err: TextIO,
+    recorder: RunRecorder,
 ) -> BenchResult:
     async with Client(registry, env=env) as client:
         with LiveProgress(err) as progress:
-            return await run_benchmark(client, targets, settings, progress=progress)
+            recorder.inner = progress
+            return await run_benchmark(client, targets, settings, progress=recorder)
 
 
 def _bench_mock(
-    registry: ProviderRegistry, env: Mapping[str, str], settings: Settings, err: TextIO
+    registry: ProviderRegistry,
+    env: Mapping[str, str],
+    settings: Settings,
+    err: TextIO,
+    recorder: RunRecorder,
 ) -> BenchResult:
     from ._bench_mock import MockProcess, mock_arguments, mock_target
 
     profile = MockProfile()
+    recorder.mock_profile = profile
     with MockProcess(mock_arguments(profile)) as mock:
         err.write(
             f"modelwire bench: no target given; benchmarking the mock provider in a child "
@@ -167,7 +186,7 @@ def _bench_mock(
         err.flush()
         target = mock_target(mock.url("/v1"), registry)
         result, overhead = anyio.run(
-            _bench_and_overhead, registry, env, target, settings, err, mock
+            _bench_and_overhead, registry, env, target, settings, err, mock, recorder
         )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
 
@@ -179,11 +198,13 @@ async def _bench_and_overhead(
     settings: Settings,
     err: TextIO,
     mock: MockServer,
+    recorder: RunRecorder,
 ) -> tuple[BenchResult, ClientOverhead]:
     from ._bench_mock import measure_ttft_overhead
 
     async with Client(registry, env=env) as client:
         with LiveProgress(err) as progress:
-            result = await run_benchmark(client, [target], settings, progress=progress)
+            recorder.inner = progress
+            result = await run_benchmark(client, [target], settings, progress=recorder)
         overhead = await measure_ttft_overhead(client, mock)
     return result, overhead

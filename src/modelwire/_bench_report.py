@@ -203,6 +203,16 @@ def _settings_line(settings: Settings) -> str:
     )
 
 
+def _interrupted_line(result: BenchResult) -> str:
+    measured = ", ".join(
+        f"{target.target} {target.summary.requests} requests" for target in result.targets
+    )
+    return (
+        "modelwire bench: INTERRUPTED: the figures below are what was measured before the "
+        f"run was stopped ({measured or 'no timed request had ended'})"
+    )
+
+
 def render_table(result: BenchResult, out: TextIO) -> None:
     """The targets side by side, one column each; percentiles interpolate linearly."""
     from rich.console import Console
@@ -216,6 +226,8 @@ def render_table(result: BenchResult, out: TextIO) -> None:
     for number, label in enumerate(_LABELS):
         table.add_row(label, *(column[number] for column in columns))
     out.write(_settings_line(result.settings) + "\n")
+    if result.interrupted:
+        out.write(_interrupted_line(result) + "\n")
     width = None if out.isatty() else 10_000
     # Provider ids and error codes are data, never rich markup.
     Console(file=out, width=width, markup=False, highlight=False, emoji=False).print(table)

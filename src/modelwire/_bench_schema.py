@@ -228,6 +228,8 @@ class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     mock_profile: MockProfile | None = None
     """Set when the embedded mock was the target."""
     client_overhead: ClientOverhead | None = None
+    interrupted: bool = False
+    """The run was stopped early (Ctrl-C, SIGTERM); ``targets`` hold what had been measured."""
 
 
 class _Header(msgspec.Struct):

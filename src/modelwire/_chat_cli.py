@@ -16,9 +16,9 @@ from typing import TextIO
 import anyio
 import msgspec
 
+from .cli import UsageError, provider_from_command_line
 from .client import Client
 from .config import load_config
-from .errors import ModelwireError
 from .providers import ProviderInfo, WireApi
 from .registry import ProviderRegistry
 from .wire import Completed, ErrorEvent, TextDelta, ToolCallEnd, Usage, user
@@ -39,16 +39,23 @@ def run_chat(
     out: TextIO,
     err: TextIO | None = None,
 ) -> int:
-    """Stream one reply; 0 when it completed, 1 when it ended in an error event."""
+    """Stream one reply; 0 when it completed, 1 when it ended in an error event.
+
+    Raises ``UsageError`` for an unknown ``provider_id`` or a missing model."""
     err = sys.stderr if err is None else err
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
+    if provider_id is not None:
+        # The id is judged before anything else is asked for: a typo's "did you mean" is the
+        # one useful answer, not "no model for 'opnai'".
+        provider_from_command_line(registry, provider_id)
     provider_id = provider_id or config.model_provider
     model = model or config.model
     if provider_id is None:
         return anyio.run(_chat_with_mock, prompt, model, as_json, registry, env, out, err)
+    registry.get(provider_id)  # config's `model_provider`: an unknown one is a config error
     if model is None:
-        raise ModelwireError(
+        raise UsageError(
             f"no model for provider {provider_id!r}: pass --model or set `model` in config.toml"
         )
     client = Client(registry, env=env)

@@ -18,6 +18,7 @@ from typing import TextIO
 import anyio
 import msgspec
 
+from .cli import provider_from_command_line
 from .client import Client
 from .config import load_config, modelwire_home
 from .errors import ModelwireError
@@ -42,6 +43,8 @@ def run_models(
     Raises ``ModelwireError`` (one line, exit 1) when nothing could be listed."""
     err = sys.stderr if err is None else err
     registry = ProviderRegistry.from_config(load_config(env=env), env=env)
+    if args.provider:
+        provider_from_command_line(registry, args.provider)
     provider_id = args.provider or registry.default_provider_id
     client = Client(registry, env=env)
     client.model_cache = ModelCache(path=models_cache_path(env))

@@ -52,7 +52,12 @@ object, times in milliseconds unless the name says otherwise::
                                 "attempts", "error", "error_message"}]}],
      "mock_profile": {...} | null,
      "client_overhead": {"samples", "modelwire_ttft_ms", "bare_ttft_ms", "overhead_ms",
-                         "after_first_byte_ms"} | null}
+                         "after_first_byte_ms"} | null,
+     "interrupted": false | true}
+
+``interrupted`` marks a run stopped early (Ctrl-C, SIGTERM): ``targets`` then holds what had
+been measured, the target in progress summarised over the requests that had ended (requests
+cut off in flight are not recorded; ``RunRecorder`` keeps the record as the run goes).
 
 Each distribution is ``{"count", "min", "p50", "p90", "p99", "max", "mean"}`` or ``null`` when
 no request succeeded. Within version 1 fields are only ever added (readers ignore unknown
@@ -113,6 +118,7 @@ __all__ = [
     "Environment",
     "MockProfile",
     "RequestRecord",
+    "RunRecorder",
     "Settings",
     "Stats",
     "Target",
@@ -143,6 +149,9 @@ class BenchProgress:
     """Hooks for a progress display; the default does nothing. Called on the event loop
     between requests, so they must be quick: other requests are in flight meanwhile."""
 
+    def run_started(self, environment: Environment, settings: Settings) -> None:
+        """The run begins, with the settings it records (defaults filled in)."""
+
     def target_started(self, target: Target, settings: Settings) -> None:
         """The target's timed phase begins (its warm-ups are done)."""
 
@@ -151,6 +160,67 @@ class BenchProgress:
 
     def target_done(self, target: Target, result: TargetResult) -> None:
         """The target's last timed request ended."""
+
+
+class RunRecorder(BenchProgress):
+    """Progress hooks that keep what the run has measured, passing each call on to ``inner``.
+
+    A run that is cancelled (Ctrl-C) cannot return its result, so the caller keeps this and
+    asks ``partial()`` afterwards: the measurements of an interrupted run are still findings.
+    """
+
+    def __init__(self, inner: BenchProgress | None = None) -> None:
+        self.inner = inner or BenchProgress()
+        self.mock_profile: MockProfile | None = None
+        """Copied into ``partial()``'s result (set by whoever started the mock)."""
+        self._environment: Environment | None = None
+        self._settings: Settings | None = None
+        self._finished: list[TargetResult] = []
+        self._current: tuple[Target, float, list[RequestRecord]] | None = None
+
+    def run_started(self, environment: Environment, settings: Settings) -> None:
+        self._environment, self._settings = environment, settings
+        self.inner.run_started(environment, settings)
+
+    def target_started(self, target: Target, settings: Settings) -> None:
+        self._current = (target, time.perf_counter(), [])
+        self.inner.target_started(target, settings)
+
+    def request_done(self, target: Target, record: RequestRecord) -> None:
+        if self._current is not None:
+            self._current[2].append(record)
+        self.inner.request_done(target, record)
+
+    def target_done(self, target: Target, result: TargetResult) -> None:
+        self._finished.append(result)
+        self._current = None
+        self.inner.target_done(target, result)
+
+    def partial(self) -> BenchResult | None:
+        """What was measured so far, marked ``interrupted``; ``None`` before the run began."""
+        if self._environment is None or self._settings is None:
+            return None
+        targets = list(self._finished)
+        if self._current is not None:
+            target, started, records = self._current
+            if records:
+                ordered = sorted(records, key=lambda record: record.index)
+                targets.append(
+                    TargetResult(
+                        target=target.name,
+                        provider=target.provider,
+                        model=target.model,
+                        summary=summarize(ordered, time.perf_counter() - started),
+                        requests=ordered,
+                    )
+                )
+        return BenchResult(
+            environment=self._environment,
+            settings=self._settings,
+            targets=targets,
+            mock_profile=self.mock_profile,
+            interrupted=True,
+        )
 
 
 def generated_prompt(tokens: int) -> str:
@@ -177,6 +247,7 @@ async def run_bench(
     for target in targets:
         client.credentials(client.provider(target.provider))
     env = environment()
+    progress.run_started(env, settings)
     results = [await _bench_target(client, target, settings, progress) for target in targets]
     return BenchResult(environment=env, settings=settings, targets=results)
 

@@ -3,6 +3,12 @@
 Every failure modelwire knows about ends as one line on stderr and a non-zero exit, never a
 traceback: people run this in scripts and CI, where a traceback is noise around one fact.
 The presentation library (rich) is imported only by the subcommands that draw tables.
+
+Exit statuses, so a script can tell "I called it wrong" from "it failed": 0 success; 1 an
+error while doing the work (config, credentials, network, the provider, a file, a stream that
+ended in an error); 2 a usage error, found by argparse or by modelwire before any work starts
+(an unknown ``--provider`` id, a missing ``--model``, flags that need each other); 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -17,17 +23,21 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import orjson
 
+from ._redact import mask_url
 from ._version import __version__
 from .config import load_config
-from .errors import ModelwireError
+from .errors import ModelwireError, UnknownProviderError
 from .harness import select_harness
 from .registry import Provider, ProviderRegistry
 
-__all__ = ["main"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_USAGE = 2
+"""argparse's own status for a command line it rejects; modelwire's ``UsageError`` uses it too."""
 EXIT_INTERRUPTED = 130
+_MAX_PORT = 65535
 _EXPLICIT_ARGUMENT = re.compile(r"ignored explicit argument .*", re.DOTALL)
 
 
@@ -44,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         installed = install_from_env(os.environ)
         return handler(args, os.environ, sys.stdout)
+    except UsageError as exc:
+        print(f"modelwire: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ModelwireError as exc:
         print(f"modelwire: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -59,6 +72,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             installed.shutdown()  # flush what was recorded before exiting
 
 
+class UsageError(ModelwireError):
+    """The command line is wrong in a way argparse cannot see (an unknown ``--provider`` id, a
+    flag that needs another): exit status 2, like argparse's own usage errors."""
+
+
+def provider_from_command_line(registry: ProviderRegistry, provider_id: str) -> Provider:
+    """``registry.get`` for an id the user typed: an unknown one is a usage error (with the
+    registry's suggestions), raised before anything else is asked of the user or the network."""
+    try:
+        return registry.get(provider_id)
+    except UnknownProviderError as exc:
+        raise UsageError(str(exc)) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line like every other error."""
 
@@ -72,7 +99,8 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="modelwire",
-        description="List, inspect and select LLM providers; replay captured streams.",
+        description="Call, list, inspect and benchmark LLM providers; replay captured streams; "
+        "run the mock provider.",
     )
     parser.add_argument("--version", action="version", version=f"modelwire {__version__}")
     commands = parser.add_subparsers(
@@ -148,7 +176,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "--read-size", metavar="N", type=_positive_int, help="feed the stream N bytes per read"
     )
     reads.add_argument(
-        "--cuts", metavar="FILE", type=Path, help="feed the reads a .chunks.json file describes"
+        "--cuts",
+        metavar="FILE",
+        type=Path,
+        help='feed the reads a .chunks.json file describes: a JSON object {"cuts": [O1, O2, '
+        '...], "length": N}, the byte offsets where one read ends and the next begins '
+        "(strictly increasing, inside the stream) and, optionally, the stream's size in bytes; "
+        "other keys are ignored",
+    )
+    replay.add_argument(
+        "--max-event-bytes",
+        metavar="N",
+        type=_positive_int,
+        help="refuse an SSE line or event larger than this (default 8 MiB)",
     )
     replay.add_argument("file", metavar="FILE", help="the captured body (- for stdin)")
     replay.set_defaults(handler=_cmd_decode)
@@ -159,19 +199,29 @@ def _build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
     chat.add_argument("--model", metavar="M", help="model id (default: config's)")
     chat.add_argument("--json", action="store_true", help="print common events as JSON lines")
-    chat.add_argument("prompt", metavar="PROMPT")
+    chat.add_argument("prompt", metavar="PROMPT", help="the prompt; - reads it from stdin")
     chat.set_defaults(handler=_cmd_chat)
 
     mock = commands.add_parser(
         "mock", help="run the embedded mock provider (all three wire APIs) until interrupted"
     )
     mock.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    mock.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    mock.add_argument(
+        "--port", type=_port, default=0, help="port, 0-65535 (default 0: any free port)"
+    )
     mock.add_argument("--log", metavar="FILE", type=Path, help="append one JSON line per request")
     mock.add_argument("--require-bearer", metavar="TOKEN", help="answer 401 without this bearer")
     mock.add_argument("--require-api-key", metavar="KEY", help="answer 401 without this x-api-key")
     mock.add_argument(
         "--require-sigv4", action="store_true", help="answer 401 without a SigV4 Authorization"
+    )
+    mock.add_argument(
+        "--demo-home",
+        metavar="DIR",
+        type=Path,
+        help="write DIR/config.toml and DIR/auth.json pointing the providers `openai`, "
+        "`anthropic` and `example` at this mock, so MODELWIRE_HOME=DIR runs the README's "
+        "examples unchanged (refuses to replace files it did not write)",
     )
     latency = mock.add_argument_group(
         "default latency (a request's own x-mock-* knobs win over these)"
@@ -297,6 +347,13 @@ def _bounded(kind: Callable[[str], _N], floor: _N, *, inclusive: bool) -> Callab
     return parse
 
 
+def _port(text: str) -> int:
+    port = _non_negative_int(text)
+    if port > _MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be at most {_MAX_PORT}, got {text}")
+    return port
+
+
 _positive_int = _bounded(int, 1, inclusive=True)
 _non_negative_int = _bounded(int, 0, inclusive=True)
 _positive_float = _bounded(float, 0.0, inclusive=False)
@@ -324,14 +381,22 @@ def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -
         reads = _replay.reads_of_size(body, args.read_size)
     else:
         reads = [body]
-    return _replay.replay(args.wire, args.file, reads, body, out)
+    return _replay.replay(
+        args.wire, args.file, reads, body, out, max_event_bytes=args.max_event_bytes
+    )
 
 
 def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     from ._chat_cli import run_chat
 
+    prompt: str = args.prompt
+    if prompt == "-":
+        # `echo hi | modelwire chat -`: the newline that ends the piped text is not the prompt's.
+        prompt = sys.stdin.read().rstrip("\r\n")
+        if not prompt.strip():
+            raise UsageError("the prompt read from stdin (`-`) is empty")
     return run_chat(
-        args.prompt,
+        prompt,
         provider_id=args.provider,
         model=args.model,
         as_json=args.json,
@@ -344,7 +409,7 @@ def _cmd_login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) ->
     from ._login_cli import run_login_api_key, run_login_status
 
     if args.command_line_secret is not None:
-        raise ModelwireError(
+        raise UsageError(
             "`modelwire login` takes no key on the command line (it would stay in your shell "
             "history); pipe it on stdin or type it at the prompt"
         )
@@ -381,7 +446,9 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
     ):
         if sigma and delay is None:
             # Jitter spreads a default; with none set there is nothing to spread.
-            raise ModelwireError(f"{spread} spreads {knob}: give {knob} too")
+            raise UsageError(f"{spread} spreads {knob}: give {knob} too")
+    if args.log is not None:
+        _check_writable(args.log, "--log")
     try:
         serve_forever(
             host=args.host,
@@ -390,6 +457,7 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             require_bearer=args.require_bearer,
             require_api_key=args.require_api_key,
             require_sigv4=args.require_sigv4,
+            demo_home=args.demo_home,
             behavior=MockBehavior(
                 ttft_ms=args.ttft_ms, delay_ms=args.delay_ms, output_tokens=args.output_tokens
             ),
@@ -398,11 +466,20 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             ),
             out=out,
         )
-    except OSError as exc:
-        raise ModelwireError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from exc
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ModelwireError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     return EXIT_OK
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Open ``path`` for appending now, so a log that cannot be written fails the command at
+    startup instead of every request later."""
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ModelwireError(f"{flag} {path}: cannot write it: {exc.strerror or exc}") from None
 
 
 def _registry(env: Mapping[str, str]) -> ProviderRegistry:
@@ -416,7 +493,7 @@ def _listing(provider: Provider) -> dict[str, Any]:
         "name": info.name,
         "wire_api": info.wire_api.value,
         "env_key": info.env_key,
-        "base_url": None if provider.error is not None else provider.base_url,
+        "base_url": None if provider.error is not None else mask_url(provider.base_url),
         "auth": info.auth_kind.value,
         "models": provider.models,
         "source": provider.source.value,
@@ -467,11 +544,12 @@ def _cmd_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
 
 def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     config = load_config(env=env)
-    provider = ProviderRegistry.from_config(config, env=env).get(args.provider_id)
+    registry = ProviderRegistry.from_config(config, env=env)
+    provider = provider_from_command_line(registry, args.provider_id)
     info = provider.info
     shown: dict[str, Any] = {"id": provider.id, "source": provider.source.value}
     shown.update(info.shown())
-    shown["base_url"] = None if provider.error is not None else provider.base_url
+    shown["base_url"] = None if provider.error is not None else mask_url(provider.base_url)
     shown["auth_kind"] = info.auth_kind.value
     if info.env_key is not None:
         shown["env_key_set"] = bool(env.get(info.env_key, "").strip())
@@ -493,7 +571,9 @@ def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: T
 def _cmd_harness(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
-    provider = registry.get(args.provider) if args.provider else registry.default()
+    provider = (
+        provider_from_command_line(registry, args.provider) if args.provider else registry.default()
+    )
     model = args.model if args.model is not None else config.model
     harness = select_harness(provider.id, provider.info, model, configured=config.harness)
     out.write(f"{harness or 'none'}\n")

@@ -14,6 +14,11 @@ what the endpoint does not say: the provider catalog (matched by the rules in
   way ``warning`` says why, and nothing is raised: a picker with a catalog list is still useful.
 * Amazon Bedrock makes no listing call (spec §5); its Mantle models come from the
   compatibility catalog's ``bedrock_mantle/`` entries.
+* OpenAI's own API is in no provider catalog (models.dev gives it no base URL), so when its
+  endpoint cannot be asked (typically: no key yet) the compatibility catalog seeds the list
+  with OpenAI's models: LiteLLM names them without a provider prefix, and its other unprefixed
+  ids (Bedrock's ``vendor.model``, Anthropic's ``claude-…``) are told apart by OpenAI's model
+  families (``gpt-``, ``o1``…``o9``, ``chatgpt-``, ``codex-``, ``computer-use-``).
 
 Reasoning levels are never derived from a "reasons: yes" flag; they come only from the
 compatibility catalog, whose generator already applied the explicit overrides. Merging rules,
@@ -28,15 +33,17 @@ reasons or has a toggle.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
 
 from ._model_cache import DEFAULT_TTL_S, CachedListing, ModelCache
 from ._model_match import CatalogMatch, MatchRule, match_catalog_provider
-from .builtins import AMAZON_BEDROCK_ID
+from .builtins import AMAZON_BEDROCK_ID, OPENAI_ID
 from .catalog.bundled import BundledCompatibilityCatalog, compatibility_catalog, provider_catalog
 from .catalog.schema import (
     CatalogModel,
@@ -67,6 +74,7 @@ __all__ = [
     "merge_endpoint_models",
     "seed_bedrock_models",
     "seed_catalog_models",
+    "seed_openai_models",
 ]
 
 DEFAULT_LIST_TIMEOUT_S = 5.0
@@ -74,6 +82,8 @@ UNRANKED_PRIORITY = 1_000_000
 """The priority of a model no catalog ranks: after every catalog-ranked one."""
 DEFAULT_REASONING_LEVEL = "medium"
 BEDROCK_COMPAT_PREFIX = "bedrock_mantle/"
+OPENAI_API_HOST = "api.openai.com"
+_OPENAI_FAMILY = re.compile(r"(gpt-|o[1-9]|chatgpt-|codex-|computer-use-)")
 
 
 class ModelSource(enum.StrEnum):
@@ -261,6 +271,23 @@ def seed_bedrock_models(compat: BundledCompatibilityCatalog) -> tuple[Model, ...
     return _sorted(models)
 
 
+def seed_openai_models(compat: BundledCompatibilityCatalog) -> tuple[Model, ...]:
+    """OpenAI's listed models, as the compatibility catalog knows them (see the module's
+    docstring for the id rule)."""
+    return _sorted(
+        build_model(entry.id, compat=entry)
+        for entry in compat
+        if entry.visibility is not Visibility.HIDE
+        and "/" not in entry.id
+        and _OPENAI_FAMILY.match(entry.id)
+    )
+
+
+def _is_openai_api(provider_id: str, base_url: str) -> bool:
+    """The built-in ``openai`` (whatever its sign-in), or any provider on OpenAI's own host."""
+    return provider_id == OPENAI_ID or urlsplit(base_url).hostname == OPENAI_API_HOST
+
+
 async def list_models(
     client: Client,
     provider_id: str,
@@ -300,6 +327,13 @@ async def list_models(
     if previous is not None:
         warning = f"{failed}; showing its last good list, from {_ago(cache.age_s(previous))}"
         return _from_endpoint(provider.id, previous, match, compat, stale=True, warning=warning)
+    if match is None and _is_openai_api(provider.id, base_url):
+        return ModelList(
+            provider_id=provider.id,
+            models=seed_openai_models(compat),
+            source=ListSource.COMPATIBILITY,
+            warning=f"{failed}; showing the compatibility catalog's OpenAI models",
+        )
     if match is None:
         return ModelList(
             provider_id=provider.id,

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 import pytest
@@ -37,11 +38,14 @@ from modelwire._bench_mock import (
 from modelwire.bench import (
     SCHEMA,
     BenchError,
+    BenchProgress,
     BenchResult,
     MockProfile,
     RequestRecord,
+    RunRecorder,
     Settings,
     Target,
+    TargetResult,
     generated_prompt,
     load_result,
     percentile,
@@ -222,6 +226,47 @@ async def test_a_result_survives_the_json_round_trip(
     assert isinstance(loaded.targets[0].requests[0], RequestRecord)
 
 
+class StopAfter(BenchProgress):
+    """Cancels the run once ``count`` timed requests have ended, as Ctrl-C would."""
+
+    def __init__(self, count: int, scope: anyio.CancelScope) -> None:
+        self.count, self.scope, self.finished = count, scope, 0
+
+    def request_done(self, target: Target, record: RequestRecord) -> None:
+        self.finished += 1
+        if self.finished == self.count:
+            self.scope.cancel()
+
+    def target_done(self, target: Target, result: TargetResult) -> None:
+        raise AssertionError("the run was meant to be stopped before its target finished")
+
+
+async def test_a_recorder_keeps_what_an_interrupted_run_measured(
+    fast_mock: MockProvider, tmp_path: Path, anyio_backend: str
+) -> None:
+    settings = Settings(requests=50, concurrency=2, warmup=1)
+    recorder = RunRecorder()
+    assert recorder.partial() is None  # nothing began yet
+    async with make_client(fast_mock) as client:
+        with anyio.CancelScope() as scope:
+            recorder.inner = StopAfter(3, scope)
+            await run_bench(client, [LOOP], settings, progress=recorder)
+    partial = recorder.partial()
+    assert partial is not None
+    assert partial.interrupted is True
+    assert (partial.settings.requests, partial.settings.concurrency) == (50, 2)
+    assert partial.settings.prompt  # the defaults the run filled in are recorded
+    (target,) = partial.targets
+    assert target.target == "loop:mock-model"
+    assert 3 <= target.summary.requests < 50
+    assert target.summary.ok == target.summary.requests
+    indexes = [record.index for record in target.requests]
+    assert indexes == sorted(indexes)
+    path = tmp_path / "interrupted.json"
+    write_result(partial, path)
+    assert read_result(path) == partial
+
+
 def _document(**changes: Any) -> bytes:
     records = [
         RequestRecord(
@@ -272,6 +317,7 @@ def test_the_loader_reads_a_document_written_by_hand() -> None:
     assert summary.decode_tokens_per_s is not None
     assert summary.decode_tokens_per_s.p50 == 500.0
     assert loaded.settings.concurrency == 1
+    assert loaded.interrupted is False  # a file from before the flag existed
 
 
 @pytest.mark.parametrize(
@@ -281,6 +327,7 @@ def test_the_loader_reads_a_document_written_by_hand() -> None:
         ({"settings": {"requests": 1, "concurrency": 0}}, "concurrency must be at least 1"),
         ({"settings": {"requests": 1, "duration_s": 2.0}}, "requests or duration_s, not both"),
         ({"targets": [{"target": "x"}]}, r"\$\.targets\[0\]"),
+        ({"interrupted": "yes"}, r"\$\.interrupted"),
     ],
 )
 def test_the_loader_rejects_what_the_schema_does_not_allow(

@@ -148,12 +148,12 @@ def test_configured_targets_are_benchmarked_side_by_side(
     assert result.client_overhead is None
 
 
-def test_a_target_without_a_model_is_refused_unless_it_is_the_configured_default(
+def test_a_target_without_a_model_is_a_usage_error_unless_it_is_the_configured_default(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with MockProvider() as mock:
         configure(home, mock.base_url)
-        assert main(["bench", "--provider", "loop2", "--requests", "1"]) == 1
+        assert main(["bench", "--provider", "loop2", "--requests", "1"]) == 2
         assert mock.requests == []
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -263,3 +263,33 @@ def test_a_terminated_run_stops_its_mock_process_like_ctrl_c(home: Path) -> None
             break
         time.sleep(0.05)
     assert gone(pid)
+
+
+def test_an_interrupted_run_prints_and_writes_what_it_measured_marked_interrupted(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ended = []
+    shown = LiveProgress.request_done
+
+    def terminate_after_three(self: LiveProgress, target: Target, record: RequestRecord) -> None:
+        shown(self, target, record)
+        ended.append(record)
+        if len(ended) == 3:
+            signal.raise_signal(signal.SIGTERM)  # `kill`: handled as Ctrl-C is
+
+    monkeypatch.setattr(LiveProgress, "request_done", terminate_after_three)
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(output_tokens=3)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--requests", "200", "--warmup", "0"]
+        assert main([*argv, "--json", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert "modelwire bench: INTERRUPTED" in captured.out
+    assert "loop:mock-model" in captured.out
+    assert f"wrote {out}" in captured.err
+    result = read_result(out)
+    assert result.interrupted is True
+    (target,) = result.targets
+    assert 3 <= target.summary.requests < 200
+    assert target.summary.ok == target.summary.requests
+    assert target.summary.ttft_ms is not None

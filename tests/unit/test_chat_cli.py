@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import orjson
@@ -82,11 +83,11 @@ def test_a_missing_key_is_one_line_naming_the_variable(
     assert "MOCK_KEY" in err
 
 
-def test_a_provider_without_a_model_is_one_line_asking_for_one(
+def test_a_provider_without_a_model_is_a_one_line_usage_error_asking_for_one(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure(home, "http://127.0.0.1:9/v1", model=None)
-    assert main(["chat", "ping"]) == 1
+    assert main(["chat", "ping"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "--model" in err
@@ -101,3 +102,21 @@ def test_a_stream_that_fails_exits_with_status_one(
         mock.enqueue(MockBehavior(malformed="json"))
         assert main(["chat", "ping"]) == 1
     assert "[error] decode_error" in capsys.readouterr().err
+
+
+def test_a_dash_reads_the_prompt_from_stdin(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("what is\nthis pipe?\n"))
+    assert main(["chat", "-"]) == 0
+    assert capsys.readouterr().out == "Echo: what is\nthis pipe?\n"
+
+
+def test_an_empty_prompt_on_stdin_is_a_one_line_usage_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["chat", "-"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "modelwire: error: the prompt read from stdin (`-`) is empty\n"

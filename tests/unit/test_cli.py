@@ -120,9 +120,10 @@ def listing(result: Result) -> dict[str, dict[str, Any]]:
     return by_id
 
 
-def assert_one_error_line(result: Result) -> str:
-    """The command failed the way scripts expect: status 1, one stderr line, nothing else."""
-    assert result.code == 1
+def assert_one_error_line(result: Result, code: int = 1) -> str:
+    """The command failed the way scripts expect: ``code`` (1: an error, 2: a usage error), one
+    stderr line, nothing else."""
+    assert result.code == code
     assert "Traceback" not in result.err
     assert result.err.endswith("\n")
     lines = result.err.splitlines()
@@ -322,17 +323,37 @@ def test_providers_show_json_flag_before_show_still_prints_json(cli: Cli) -> Non
 
 @pytest.mark.parametrize(
     "argv",
-    [("providers", "show", "nope"), ("harness", "--provider", "nope")],
-    ids=["show", "harness"],
+    [
+        ("providers", "show", "nope"),
+        ("harness", "--provider", "nope"),
+        ("chat", "--provider", "nope", "hi"),
+        ("bench", "--provider", "nope"),
+        ("models", "--provider", "nope"),
+    ],
+    ids=["show", "harness", "chat", "bench", "models"],
 )
-def test_unknown_provider_is_one_error_line(cli: Cli, argv: tuple[str, ...]) -> None:
-    line = assert_one_error_line(cli(*argv))
+def test_an_unknown_provider_on_the_command_line_is_a_one_line_usage_error(
+    cli: Cli, argv: tuple[str, ...]
+) -> None:
+    line = assert_one_error_line(cli(*argv), code=2)
     assert "unknown provider 'nope'" in line
 
 
-def test_unknown_provider_error_suggests_a_close_id(cli: Cli) -> None:
-    line = assert_one_error_line(cli("providers", "show", "opneai"))
-    assert "did you mean 'openai'" in line
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("providers", "show", "opnai"),
+        ("chat", "--provider", "opnai", "hi"),
+        ("bench", "--provider", "opnai"),
+    ],
+    ids=["show", "chat", "bench"],
+)
+def test_an_unknown_provider_is_named_with_a_suggestion_before_a_model_is_asked_for(
+    cli: Cli, argv: tuple[str, ...]
+) -> None:
+    line = assert_one_error_line(cli(*argv), code=2)
+    assert "unknown provider 'opnai' (did you mean 'openai'?)" in line
+    assert "no model" not in line
 
 
 # --- harness -------------------------------------------------------------------------------
@@ -884,3 +905,51 @@ def test_bench_numbers_out_of_range_are_usage_errors(
         main(["bench", *flags])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# --- mock: bad flags fail at startup, in one line -----------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_mock_port_out_of_range_is_a_one_line_usage_error(
+    home: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mock", "--port", port])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert "argument --port" in err
+    assert "Traceback" not in err
+
+
+def test_mock_log_in_a_missing_folder_fails_before_listening(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelwire.mock import _server
+
+    def never(**kwargs: object) -> None:
+        raise AssertionError("the mock started serving with a log it cannot write")
+
+    monkeypatch.setattr(_server, "serve_forever", never)
+    log = tmp_path / "missing" / "requests.jsonl"
+    line = assert_one_error_line(cli("mock", "--log", str(log)))
+    assert f"--log {log}: cannot write it: No such file or directory" in line
+
+
+def test_mock_demo_home_never_replaces_a_config_it_did_not_write(cli: Cli, home: Path) -> None:
+    config = write(home / "config.toml", SEED_EXAMPLE)
+    line = assert_one_error_line(cli("mock", "--demo-home", str(home)))
+    assert "config.toml exists and was not written by the mock" in line
+    assert config.read_text() == SEED_EXAMPLE
+    assert not (home / "auth.json").exists()
+
+
+def test_flags_that_need_each_other_and_a_key_on_the_command_line_are_usage_errors(
+    cli: Cli,
+) -> None:
+    line = assert_one_error_line(cli("mock", "--ttft-jitter", "0.2"), code=2)
+    assert "--ttft-jitter spreads --ttft-ms" in line
+    line = assert_one_error_line(cli("login", "--api-key", "sk-typed-here"), code=2)
+    assert "sk-typed-here" not in line

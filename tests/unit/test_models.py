@@ -30,6 +30,7 @@ from modelwire.models import (
     merge_endpoint_models,
     seed_bedrock_models,
     seed_catalog_models,
+    seed_openai_models,
 )
 from modelwire.transport import Call, CallObserver, Transport
 from modelwire.wire.listing import ListedModel
@@ -286,6 +287,15 @@ def test_bedrock_is_seeded_from_mantle_entries_without_hidden_or_region_specific
     assert "openai.gpt-oss-safeguard-20b" not in models  # hidden by an override
     assert "claude-sonnet-latest" not in models  # hidden: not a chat model entry
     assert not any("/" in model_id for model_id in models)
+
+
+def test_openai_is_seeded_from_its_unprefixed_families_in_the_compatibility_catalog() -> None:
+    models = {m.id: m for m in seed_openai_models(compatibility_catalog())}
+    assert {"gpt-5", "gpt-4.1-mini", "o3", "computer-use-preview"} <= set(models)
+    assert models["gpt-5"].supported_reasoning_levels == ("minimal", "low", "medium", "high")
+    assert models["gpt-5"].sources == (ModelSource.COMPATIBILITY,)
+    assert not any("/" in model_id or "." in model_id.split("-")[0] for model_id in models)
+    assert not any(model_id.startswith(("claude", "ft:", "ai21")) for model_id in models)
 
 
 # --- the cache --------------------------------------------------------------------------------
@@ -565,6 +575,22 @@ async def test_amazon_bedrock_is_seeded_without_a_listing_call(anyio_backend: st
     assert listing.source is ListSource.COMPATIBILITY
     assert listing.warning is None
     assert listing.get("openai.gpt-oss-120b") is not None
+
+
+async def test_the_built_in_openai_without_a_key_lists_the_catalogs_openai_models(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    attempts = Attempts()
+    env = {"MODELWIRE_HOME": str(tmp_path)}  # no auth.json there, and no OPENAI_API_KEY
+    registry = ProviderRegistry.from_config(Config(), env=env)
+    async with make_client(registry=registry, observer=attempts, env=env) as client:
+        listing = await client.list_models("openai")
+    assert attempts.urls == []  # no key: nothing was sent
+    assert listing.source is ListSource.COMPATIBILITY
+    assert listing.warning is not None
+    assert "OPENAI_API_KEY" in listing.warning
+    assert listing.warning.endswith("showing the compatibility catalog's OpenAI models")
+    assert listing.get("gpt-5") is not None
 
 
 async def test_an_unknown_provider_id_raises(anyio_backend: str) -> None:

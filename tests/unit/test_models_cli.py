@@ -114,6 +114,18 @@ def test_an_unreachable_endpoint_is_a_one_line_warning_when_the_catalog_can_seed
     assert SECRET not in captured.out + captured.err
 
 
+def test_the_built_in_openai_without_a_key_lists_the_catalogs_with_one_warning(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "--provider", "openai"]) == 0
+    captured = capsys.readouterr()
+    (warning,) = captured.err.splitlines()
+    assert warning.startswith("modelwire: warning: openai: the model endpoint could not be asked")
+    assert "OPENAI_API_KEY" in warning
+    ids = [line.split()[0] for line in captured.out.splitlines()[1:]]
+    assert {"gpt-5", "gpt-4.1", "o3"} <= set(ids)
+
+
 def test_nothing_to_list_is_a_one_line_error_and_exit_status_1(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -126,10 +138,10 @@ def test_nothing_to_list_is_a_one_line_error_and_exit_status_1(
     assert "NOWHERE_KEY" in error
 
 
-def test_an_unknown_provider_is_a_one_line_error(
+def test_an_unknown_provider_is_a_one_line_usage_error(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["models", "--provider", "no-such-provider"]) == 1
+    assert main(["models", "--provider", "no-such-provider"]) == 2
     (error,) = capsys.readouterr().err.splitlines()
     assert "unknown provider 'no-such-provider'" in error
 

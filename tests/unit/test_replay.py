@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from conformance.vectors import VECTORS_DIR
 from modelwire.cli import main
 
 HELLO = b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
@@ -96,3 +97,69 @@ def test_bad_options_are_usage_errors(argv: list[str], capsys: pytest.CaptureFix
         main(["decode", *argv])
     assert exit_info.value.code == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+VECTORS = VECTORS_DIR
+
+
+@pytest.mark.parametrize(
+    ("vector", "wire", "actual"),
+    [
+        ("chat-01-text-usage", "messages", "chat"),
+        ("messages-01-text", "chat", "messages"),
+        ("responses-01-text", "messages", "responses"),
+        ("messages-01-text", "responses", "messages"),
+    ],
+)
+def test_the_wrong_wire_is_named_with_the_api_the_payloads_look_like(
+    vector: str, wire: str, actual: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = VECTORS / f"{vector}.sse"
+    code, _, err = run(capsys, "--wire", wire, str(path))
+    assert code == 1
+    assert err == (
+        f"modelwire: {path}: this stream does not look like --wire {wire}: its payloads look "
+        f"like the {actual} API (try --wire {actual})\n"
+    )
+
+
+@pytest.mark.parametrize("vector", sorted(p.stem for p in VECTORS.glob("*.sse")))
+def test_every_spec_vector_replayed_with_its_own_wire_is_never_called_the_wrong_one(
+    vector: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, err = run(capsys, "--wire", vector.split("-")[0], str(VECTORS / f"{vector}.sse"))
+    assert "does not look like" not in err
+
+
+def test_a_cuts_file_of_the_wrong_shape_says_what_it_expects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = tmp_path / "s.sse"
+    stream.write_bytes(HELLO)
+    cuts_file = tmp_path / "s.chunks.json"
+    cuts_file.write_bytes(b"[5, 9]")
+    code = main(["decode", "--wire", "chat", "--cuts", str(cuts_file), str(stream)])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert 'expected a JSON object {"cuts": [O1, O2, ...], "length": N}' in line
+
+
+def test_the_cuts_format_is_described_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["decode", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert '{"cuts": [O1, O2, ...], "length": N}' in shown
+
+
+def test_max_event_bytes_caps_the_event_size_and_the_error_names_the_knob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = tmp_path / "s.sse"
+    stream.write_bytes(HELLO + FINISH)
+    assert run(capsys, "--wire", "chat", str(stream))[0] == 0
+    code, lines, _ = run(capsys, "--wire", "chat", "--max-event-bytes", "16", str(stream))
+    assert code == 1
+    error = lines[-1]["error"]
+    assert isinstance(error, dict)
+    assert error["code"] == "decode_error"
+    assert "max_event_bytes (16 bytes)" in error["message"]

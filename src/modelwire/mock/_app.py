@@ -5,6 +5,11 @@ abrupt resets) exactly as a provider's front end does; a hand-rolled server woul
 client against our own reading of HTTP. Every wire path is matched by its suffix, so any
 base-path prefix works (``/openai/v1/responses``, ``/anthropic/v1/messages``).
 
+Besides replies and model lists it answers ``GET …/models/{id}`` (a 404 in the API's error
+shape for an id it does not serve) and Anthropic's ``POST …/messages/count_tokens``, as the
+official SDKs call them; a Chat stream ends with a usage chunk (``choices: []``) only when
+``stream_options.include_usage`` asks, as OpenAI's does.
+
 Every reply carries the delays it was served with (``x-mock-ttft-ms``, ``x-mock-delay-ms``
 response headers, in ms), so a client of a jittered mock in another process can check what it
 measured against what the server did.
@@ -29,9 +34,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._redact import MASK, is_sensitive_header
+from ..wire.events import Event, Usage
 from ._behavior import HEADER_PREFIX, Jitter, MockBehavior, from_headers
-from ._render import render_body, render_error, render_models, render_models_page, render_stream
-from ._script import ReplyOptions, reply_events, response_id_for
+from ._render import (
+    render_body,
+    render_error,
+    render_model,
+    render_model_not_found,
+    render_models,
+    render_models_page,
+    render_stream,
+)
+from ._script import ReplyOptions, input_token_count, reply_events, response_id_for
 
 __all__ = ["DEFAULT_MODELS", "MockState", "build_app"]
 
@@ -66,6 +80,10 @@ class MockState:
         self.require_api_key = require_api_key
         self.require_sigv4 = require_sigv4
         self.log_path = log_path
+        if log_path is not None:
+            # Fail now, where the caller is, rather than with a 500 on every request later.
+            with log_path.open("ab"):
+                pass
         self.models = models
         self.requests: list[dict[str, Any]] = []
         """Every request, as logged (credentials masked), oldest first."""
@@ -164,19 +182,32 @@ def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return logged
 
 
-def _wire_api(method: str, path: str, headers: Mapping[str, str]) -> str | None:
+_MODELS_SEGMENT = "/models/"
+
+
+def _route(method: str, path: str, headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """(wire API, what is asked: ``reply``, ``count_tokens``, ``models`` or ``model:<id>``)."""
     trimmed = path.rstrip("/")
     if method == "POST":
         if trimmed.endswith("/chat/completions"):
-            return "chat"
+            return "chat", "reply"
         if trimmed.endswith("/responses"):
-            return "responses"
+            return "responses", "reply"
         if trimmed.endswith("/messages"):
-            return "messages"
+            return "messages", "reply"
+        if trimmed.endswith("/messages/count_tokens"):
+            return "messages", "count_tokens"
         return None
-    if method == "GET" and trimmed.endswith("/models"):
-        anthropic = "anthropic-version" in headers or "x-api-key" in headers
-        return "messages" if anthropic else "chat"
+    if method != "GET":
+        return None
+    # A listing is asked the same way by both families; Anthropic's SDKs always send these.
+    anthropic = "anthropic-version" in headers or "x-api-key" in headers
+    wire_api = "messages" if anthropic else "chat"
+    if trimmed.endswith("/models"):
+        return wire_api, "models"
+    _, found, model_id = trimmed.rpartition(_MODELS_SEGMENT)
+    if found and model_id:
+        return wire_api, f"model:{model_id}"
     return None
 
 
@@ -186,9 +217,10 @@ def build_app(state: MockState) -> ASGIApp:
     async def endpoint(request: Request) -> Response:
         body = await request.body()
         state.record(request, body)
-        wire_api = _wire_api(request.method, request.url.path, request.headers)
-        if wire_api is None:
+        route = _route(request.method, request.url.path, request.headers)
+        if route is None:
             return _json(404, {"error": {"message": f"no route for {request.url.path}"}})
+        wire_api, asked = route
         if not state.authorized(request.headers):
             return Response(
                 render_error(wire_api, 401, "invalid or missing credentials"),
@@ -207,9 +239,13 @@ def build_app(state: MockState) -> ASGIApp:
         if request.method == "GET":
             if behavior.ttft_ms:
                 await anyio.sleep(behavior.ttft_ms / 1000)
-            listing = _models(wire_api, state.models, request.query_params)
-            listing.headers.update(served)
-            return listing
+            answer = (
+                _models(wire_api, state.models, request.query_params)
+                if asked == "models"
+                else _model(wire_api, state.models, asked.removeprefix("model:"))
+            )
+            answer.headers.update(served)
+            return answer
         if behavior.replay is not None:
             return StreamingResponse(
                 _paced(behavior.replay.pieces(), behavior),
@@ -230,6 +266,9 @@ def build_app(state: MockState) -> ASGIApp:
                 400,
                 media_type="application/json",
             )
+        if asked == "count_tokens":
+            counted = {"input_tokens": input_token_count(wire_api, payload)}
+            return Response(orjson.dumps(counted), media_type="application/json", headers=served)
         options = ReplyOptions(
             output_tokens=behavior.output_tokens,
             reasoning=behavior.reasoning,
@@ -243,6 +282,8 @@ def build_app(state: MockState) -> ASGIApp:
                 await anyio.sleep(behavior.ttft_ms / 1000)
             rendered = render_body(wire_api, events, response_id=response_id, model=str(model))
             return Response(rendered, media_type="application/json", headers=served)
+        if wire_api == "chat" and not _includes_usage(payload):
+            events = _without_usage(events)
         blocks = render_stream(wire_api, events, response_id=response_id, model=str(model))
         if behavior.malformed is not None and blocks:
             blocks.insert(1, _MALFORMED[behavior.malformed])
@@ -271,7 +312,8 @@ def build_app(state: MockState) -> ASGIApp:
 
 _MALFORMED = {
     "json": b'data: {"type": "truncated", "delta": \n\n',
-    "sse": b"event: \xff\xfe\ndata: {}\n\n",
+    # Invalid UTF-8 in `data` (an `event:` name would be repaired to U+FFFD, as SSE says).
+    "sse": b'data: {"type": "\xff\xfe"}\n\n',
 }
 
 
@@ -315,6 +357,26 @@ async def _failure(wire_api: str, behavior: MockBehavior, served: dict[str, str]
         media_type="application/json",
         headers=headers,
     )
+
+
+def _includes_usage(payload: Mapping[str, Any]) -> bool:
+    """Whether a Chat request asks for the stream's usage chunk (OpenAI sends none unless)."""
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _without_usage(events: list[Event]) -> list[Event]:
+    return [event for event in events if not isinstance(event, Usage)]
+
+
+def _model(wire_api: str, models: tuple[str, ...], model_id: str) -> Response:
+    if model_id not in models:
+        return Response(
+            render_model_not_found(wire_api, model_id),
+            status_code=404,
+            media_type="application/json",
+        )
+    return Response(render_model(wire_api, model_id), media_type="application/json")
 
 
 def _models(wire_api: str, models: tuple[str, ...], query: Mapping[str, str]) -> Response:

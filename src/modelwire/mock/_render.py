@@ -40,6 +40,8 @@ from ..wire.events import (
 __all__ = [
     "render_body",
     "render_error",
+    "render_model",
+    "render_model_not_found",
     "render_models",
     "render_models_page",
     "render_stream",
@@ -868,31 +870,47 @@ def render_error(wire_api: str, status: int, message: str, *, code: str | None =
     return _dumps(_openai_error(message, error_type, code if code is not None else default_code))
 
 
+def _openai_model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": DEFAULT_CREATED, "owned_by": "modelwire"}
+
+
+def _anthropic_model(model_id: str) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": _display_name(model_id),
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+
+
+def render_model(wire_api: str, model_id: str) -> bytes:
+    """One model at ``GET …/models/{id}``, in the API's shape (OpenAI's object, Anthropic's
+    ``type: model`` with a display name)."""
+    if _check(wire_api) == "messages":
+        return _dumps(_anthropic_model(model_id))
+    return _dumps(_openai_model(model_id))
+
+
+def render_model_not_found(wire_api: str, model_id: str) -> bytes:
+    """The 404 body each API sends for an unknown model id."""
+    if _check(wire_api) == "messages":
+        return render_error(wire_api, 404, f"model: {model_id}")
+    message = f"The model '{model_id}' does not exist or you do not have access to it."
+    return render_error(wire_api, 404, message, code="model_not_found")
+
+
 def render_models(wire_api: str, ids: Sequence[str]) -> bytes:
     """The model list at ``GET …/models``; for Messages, a single page holding every id."""
     if _check(wire_api) == "messages":
         return render_models_page(ids, has_more=False)
-    data = [
-        {"id": model_id, "object": "model", "created": DEFAULT_CREATED, "owned_by": "modelwire"}
-        for model_id in ids
-    ]
-    return _dumps({"object": "list", "data": data})
+    return _dumps({"object": "list", "data": [_openai_model(model_id) for model_id in ids]})
 
 
 def render_models_page(ids: Sequence[str], *, has_more: bool) -> bytes:
     """One page of Anthropic's model list; the client asks for the next with ``after_id``."""
-    data = [
-        {
-            "type": "model",
-            "id": model_id,
-            "display_name": _display_name(model_id),
-            "created_at": "2025-01-01T00:00:00Z",
-        }
-        for model_id in ids
-    ]
     return _dumps(
         {
-            "data": data,
+            "data": [_anthropic_model(model_id) for model_id in ids],
             "has_more": has_more,
             "first_id": ids[0] if ids else None,
             "last_id": ids[-1] if ids else None,

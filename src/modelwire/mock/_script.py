@@ -37,7 +37,7 @@ from ..wire.events import (
     Usage,
 )
 
-__all__ = ["ReplyOptions", "reply_events", "response_id_for"]
+__all__ = ["ReplyOptions", "input_token_count", "reply_events", "response_id_for"]
 
 DEFAULT_MODEL: Final = "mock-model"
 
@@ -347,6 +347,20 @@ def _request_digest(wire_api: str, body: Mapping[str, Any]) -> str:
     return hashlib.sha256(wire_api.encode() + b"\x1f" + canonical).hexdigest()
 
 
+def _count_input(read: _Read) -> int:
+    return max(1, sum(len(text.split()) for text in read.texts))
+
+
+def input_token_count(wire_api: str, body: dict[str, Any]) -> int:
+    """The input tokens the mock counts for ``body``: one per whitespace-separated word of its
+    text, at least one. The same figure the reply's usage reports, so a client can check
+    ``count_tokens`` against the call it then makes."""
+    reader = _READERS.get(wire_api)
+    if reader is None:
+        raise ValueError(f"unknown wire API {wire_api!r}; expected one of {', '.join(_READERS)}")
+    return _count_input(reader(body))
+
+
 def reply_events(wire_api: str, body: dict[str, Any], *, options: ReplyOptions) -> list[Event]:
     """The common events the mock answers ``body`` with; the same body always gets the same.
 
@@ -413,7 +427,7 @@ def reply_events(wire_api: str, body: dict[str, Any], *, options: ReplyOptions) 
         (ends if wire_api == "chat" else events).append(end)
     events.extend(ends)
 
-    input_tokens = max(1, sum(len(t.split()) for t in read.texts))
+    input_tokens = _count_input(read)
     output_tokens = len(thinking) + len(text) + argument_pieces
     events.append(
         Usage(

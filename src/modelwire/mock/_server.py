@@ -23,6 +23,7 @@ import uvicorn
 
 from ._app import DEFAULT_MODELS, MockState, build_app
 from ._behavior import Jitter, MockBehavior
+from ._demo import write_demo_home
 
 __all__ = ["MockProvider", "serve_forever"]
 
@@ -191,6 +192,7 @@ def serve_forever(
     require_sigv4: bool,
     behavior: MockBehavior | None = None,
     jitter: Jitter | None = None,
+    demo_home: Path | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
     """``modelwire mock``: serve in the foreground until SIGINT/SIGTERM.
@@ -199,6 +201,8 @@ def serve_forever(
     start the mock with ``--port 0`` and read where it landed. ``behavior`` and ``jitter`` are
     the server's defaults (``--ttft-ms``, ``--ttft-jitter``…): a process of its own serving a
     seeded latency profile, so a benchmark's client does not share its CPU with the server.
+    ``demo_home``, once the port is known, gets a config that points the README's providers
+    here (``write_demo_home``), named on stderr.
     """
     state = MockState(
         behavior=behavior,
@@ -210,13 +214,28 @@ def serve_forever(
     )
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    base_url = f"http://{shown}:{bound}"
+    if demo_home is not None:
+        try:
+            write_demo_home(demo_home, base_url)
+        except BaseException:
+            sock.close()
+            raise
     server = _ForegroundServer(_config(state, log_level="warning"))
     # A caller may stop us as soon as it reads the line below: be ready for it first.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, server._stop)
-    shown = f"[{host}]" if ":" in host else host
-    out.write(f"listening on http://{shown}:{bound}\n")
+    out.write(f"listening on {base_url}\n")
     out.flush()
+    if demo_home is not None:
+        print(
+            f"modelwire mock: wrote {demo_home}/config.toml and auth.json: "
+            f"`export MODELWIRE_HOME={demo_home}` sends providers openai, anthropic and "
+            "example here",
+            file=sys.stderr,
+            flush=True,
+        )
     server.run(sockets=[sock])
 
 
