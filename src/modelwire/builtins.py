@@ -68,6 +68,7 @@ _TRANSPORT_KNOBS = (
     "request_max_retries",
     "stream_max_retries",
     "stream_idle_timeout_ms",
+    "stream_max_event_bytes",
 )
 
 # Keys a config table with a built-in's id may set, in the order error messages list them;

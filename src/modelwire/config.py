@@ -19,6 +19,7 @@ import msgspec
 from .builtins import BUILT_IN_IDS, OVERRIDABLE_KEYS, REMOVED_IDS
 from .errors import ConfigError
 from .providers import ProviderInfo, WireApi
+from .providers import _key as _toml_key
 
 __all__ = [
     "AUTH_HOME_ENV",
@@ -38,6 +39,8 @@ CONFIG_FILE_NAME = "config.toml"
 _DEFAULT_HOME = "~/.modelwire"
 _AWS_OVERRIDABLE = ("profile", "region")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+# A key path step that needs no quoting: a bare TOML key, maybe with array indexes (``args[1]``).
+_PLAIN_STEP = re.compile(r"[A-Za-z0-9_-]+(?:\[\d+\])*")
 
 
 class BuiltInOverride(msgspec.Struct, frozen=True):
@@ -160,7 +163,7 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
     custom: dict[str, ProviderInfo] = {}
     overrides: dict[str, BuiltInOverride] = {}
     for provider_id, table in raw.model_providers.items():
-        prefix = f"model_providers.{provider_id}"
+        prefix = f"model_providers.{_toml_key(provider_id)}"
         if provider_id in REMOVED_IDS:
             raise ConfigError(REMOVED_IDS[provider_id], file=file, key_path=prefix)
         if not isinstance(table, dict):
@@ -193,10 +196,16 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
 
 
 def _decode_provider(table: dict[str, Any], *, prefix: str, file: Path | None) -> ProviderInfo:
+    """The table as a ``ProviderInfo``. msgspec checks the types; ``ProviderInfo``'s own check
+    (the one code-built definitions meet too) judges the values and names the key relative to
+    the table, which is anchored here to the file and the table's path."""
     try:
         return msgspec.convert(table, ProviderInfo, strict=True)
     except msgspec.ValidationError as exc:
         raise _translate(exc, table, prefix=prefix, file=file) from exc
+    except ConfigError as exc:
+        key_path = f"{prefix}.{exc.key_path}" if exc.key_path else prefix
+        raise ConfigError(exc.message, file=file, key_path=key_path, hint=exc.hint) from None
 
 
 def _anchor_auth_cwd(info: ProviderInfo, file: Path | None) -> ProviderInfo:
@@ -213,10 +222,10 @@ def _check_override_keys(
     provider_id: str, table: Mapping[str, Any], *, prefix: str, file: Path | None
 ) -> None:
     allowed = OVERRIDABLE_KEYS[provider_id]
-    rejected = sorted(k for k in table if k not in allowed)
+    rejected = sorted(_toml_key(k) for k in table if k not in allowed)
     aws = table.get("aws")
     if isinstance(aws, dict) and "aws" in allowed:
-        rejected += sorted(f"aws.{k}" for k in aws if k not in _AWS_OVERRIDABLE)
+        rejected += sorted(f"aws.{_toml_key(k)}" for k in aws if k not in _AWS_OVERRIDABLE)
     if rejected:
         can = [k for k in allowed if k != "aws"]
         if "aws" in allowed:
@@ -246,7 +255,7 @@ def _translate(
         got[1] if got is not None else None,
     )
 
-    unknown = re.match(r"Object contains unknown field `(.+)`$", message)
+    unknown = re.match(r"Object contains unknown field `(.+)`$", message, re.DOTALL)
     if unknown is not None:
         steps.append(unknown[1])
         message = "unknown key"
@@ -263,8 +272,11 @@ def _translate(
         # TOML has no null: "expected `str | null`" only confuses.
         message = (message[0].lower() + message[1:]).replace(" | null", "")
         hint = None
-    key_path = ".".join(p for p in (prefix, *steps) if p)
-    return ConfigError(message.replace("`", ""), file=file, key_path=key_path or None, hint=hint)
+    # Keys come from the user's file: quote any that is not bare, so a path stays one line.
+    quoted = [s if _PLAIN_STEP.fullmatch(s) else _toml_key(s) for s in steps]
+    key_path = ".".join(p for p in (prefix, *quoted) if p)
+    message = message.replace("`", "").replace("\r", "\\r").replace("\n", "\\n")
+    return ConfigError(message, file=file, key_path=key_path or None, hint=hint)
 
 
 # Stands for msgspec's anonymous ``[...]`` map-value step while a location is tokenised.

@@ -38,8 +38,8 @@ class HarnessInput:
 
     @classmethod
     def of(cls, provider_id: str, provider: ProviderInfo, model: str | None) -> HarnessInput:
-        base = provider.base_url or ""
-        parts = urlsplit(base if "://" in base else f"//{base}")
+        # ProviderInfo guarantees an http(s) URL with a host (or None: no host to match).
+        parts = urlsplit(provider.base_url or "")
         return cls(
             provider_id=provider_id.lower(),
             name=provider.name.lower(),

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ._redact import mask_urls_in
 from .builtins import (
     AMAZON_BEDROCK_ID,
     OPENAI_ID,
+    OSS_BASE_URL_ENV,
     REMOVED_IDS,
     bedrock_base_url,
     bedrock_region,
@@ -28,6 +30,7 @@ from .builtins import (
 from .config import BuiltInOverride, Config, load_config
 from .errors import ConfigError, UnknownProviderError
 from .providers import ProviderAwsInfo, ProviderInfo
+from .providers import _key as _toml_key
 
 __all__ = [
     "BUNDLED",
@@ -107,6 +110,14 @@ class Provider:
             raise self.error
         return self
 
+    def __repr__(self) -> str:
+        # ``info`` masks its own secrets; ``error`` may quote the base URL, userinfo and all.
+        error = None if self.error is None else mask_urls_in(repr(self.error))
+        return (
+            f"Provider(id={self.id!r}, info={self.info!r}, source={self.source!r}, "
+            f"models={self.models!r}, error={error})"
+        )
+
 
 class ProviderRegistry:
     """Every known provider by id, with O(1) lookups.
@@ -143,7 +154,7 @@ class ProviderRegistry:
         if config is None:
             config = load_config(env=env)
         providers: dict[str, Provider] = {}
-        for provider_id, info in built_in_providers(env).items():
+        for provider_id, info in _built_ins(env).items():
             override = config.built_in_overrides.get(provider_id)
             if override is not None:
                 info = _apply_override(info, override)
@@ -154,18 +165,30 @@ class ProviderRegistry:
 
     def register(self, provider_id: str, info: ProviderInfo) -> Provider:
         """Add or replace a custom provider defined in code, validated like a config table."""
+        if not isinstance(provider_id, str) or not provider_id.strip():
+            raise ConfigError(
+                f"a provider id must be a non-blank str, got {provider_id!r}",
+                hint="register it under a name such as 'my-proxy'",
+            )
+        path = f"model_providers.{_toml_key(provider_id)}"
+        if not isinstance(info, ProviderInfo):
+            raise ConfigError(
+                f"expected a ProviderInfo, got {type(info).__name__}",
+                key_path=path,
+                hint="build it with modelwire.ProviderInfo(base_url=..., ...)",
+            )
         if provider_id in REMOVED_IDS:
-            raise ConfigError(REMOVED_IDS[provider_id], key_path=f"model_providers.{provider_id}")
+            raise ConfigError(REMOVED_IDS[provider_id], key_path=path)
         existing = self._primary.get(provider_id)
         if existing is not None and existing.source is ProviderSource.BUILT_IN:
             raise ConfigError(
                 f"{provider_id} is a built-in provider and cannot be replaced",
-                key_path=f"model_providers.{provider_id}",
+                key_path=path,
                 hint="register it under another id",
             )
         problems = info.conflicts()
         if problems:
-            raise ConfigError("; ".join(problems), key_path=f"model_providers.{provider_id}")
+            raise ConfigError("; ".join(problems), key_path=path)
         if not info.name:
             info = msgspec.structs.replace(info, name=provider_id)
         provider = Provider(provider_id, info, ProviderSource.CONFIG)
@@ -218,6 +241,19 @@ class ProviderRegistry:
                 for entry in self._catalog_source()
             }
         return self._catalog
+
+
+def _built_ins(env: Mapping[str, str]) -> dict[str, ProviderInfo]:
+    """The built-ins; the only value in them that comes from outside is the OSS base URL, so
+    a ``ProviderInfo`` check failing on ``base_url`` is that variable's fault and says so."""
+    try:
+        return built_in_providers(env)
+    except ConfigError as exc:
+        if exc.key_path != "base_url":
+            raise
+        raise ConfigError(
+            f"{OSS_BASE_URL_ENV} {exc.message}", hint=exc.hint or "unset it or fix the URL"
+        ) from None
 
 
 def _apply_override(info: ProviderInfo, override: BuiltInOverride) -> ProviderInfo:

@@ -329,3 +329,144 @@ def test_relative_auth_cwd_is_anchored_at_the_config_file(config_file: Path) -> 
     assert abs_auth is not None
     assert rel_auth.cwd == str(config_file.parent.resolve() / "scripts")
     assert abs_auth.cwd == "/opt/tokens"
+
+
+# --- issue 12 point 18: every value a request cannot carry is refused at load time ----------
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("body", "key_path", "detail"),
+    [
+        ('base_url = "http://h:99999/v1"', "base_url", "has an invalid port"),
+        ('base_url = "http://h:0/v1"', "base_url", "has port 0"),
+        ('base_url = "http://h:port/v1"', "base_url", "has an invalid port"),
+        ('base_url = "http://[::1/v1"', "base_url", "is not a valid URL (invalid IPv6 URL)"),
+        ('base_url = "http://[fe80::zz]/v1"', "base_url", "is not a valid URL"),
+        ('base_url = "localhost:8080/v1"', "base_url", "has no scheme"),
+        ('base_url = "api.example.com/v1"', "base_url", "has no scheme"),
+        ('base_url = "ftp://h/v1"', "base_url", "unsupported scheme 'ftp'"),
+        ('base_url = "http:///v1"', "base_url", "has no host"),
+        ('base_url = "http://h/v1#frag"', "base_url", "has a #fragment"),
+        ('base_url = "http://h/v 1"', "base_url", "contains whitespace"),
+        ('base_url = "   "', "base_url", "must not be blank"),
+        ('http_headers = { "x a" = "v" }', 'http_headers."x a"', "not a valid HTTP header name"),
+        ('http_headers = { "x:y" = "v" }', 'http_headers."x:y"', "not a valid HTTP header name"),
+        ('http_headers = { "" = "v" }', 'http_headers.""', "not a valid HTTP header name"),
+        ('http_headers = { x-a = "caf\u00e9" }', "http_headers.x-a", "non-ASCII character"),
+        ('http_headers = { x-a = "\u20ac" }', "http_headers.x-a", "non-ASCII character"),
+        ('http_headers = { x-a = "a\\r\\nb" }', "http_headers.x-a", "line break or NUL"),
+        ('http_headers = { x-a = "a\\u0000b" }', "http_headers.x-a", "line break or NUL"),
+        ('http_headers = { x-a = "a\\u0007" }', "http_headers.x-a", "control character"),
+        ('http_headers = { x-a = "v " }', "http_headers.x-a", "leading or trailing whitespace"),
+        ('env_http_headers = { "x y" = "VAR" }', 'env_http_headers."x y"', "header name"),
+        ('env_http_headers = { x-org = "A=B" }', "env_http_headers.x-org", "environment variable"),
+        ('env_key = "A\\u0000B"', "env_key", "environment variable name"),
+        ('env_key = " "', "env_key", "must not be blank"),
+        ('experimental_bearer_token = "tok\\n"', "experimental_bearer_token", "line break"),
+        ('experimental_bearer_token = ""', "experimental_bearer_token", "is empty"),
+        ('query_params = { "" = "v" }', "query_params", "empty parameter name"),
+        ("stream_idle_timeout_ms = 0", "stream_idle_timeout_ms", "expected int >= 100, got 0"),
+        ("stream_idle_timeout_ms = 99", "stream_idle_timeout_ms", "expected int >= 100"),
+        ("stream_idle_timeout_ms = -5", "stream_idle_timeout_ms", "expected int >= 100"),
+        ("websocket_connect_timeout_ms = 0", "websocket_connect_timeout_ms", ">= 100, got 0"),
+        ("stream_max_event_bytes = 1023", "stream_max_event_bytes", "expected int >= 1024"),
+        ("stream_max_event_bytes = 0", "stream_max_event_bytes", "expected int >= 1024"),
+        ("stream_max_retries = -1", "stream_max_retries", "expected int >= 0"),
+        (
+            '[model_providers.e.auth]\ncommand = "get\\u0000token"',
+            "auth.command",
+            "contains a NUL character",
+        ),
+        (
+            '[model_providers.e.auth]\ncommand = "t"\nargs = ["ok", "b\\u0000d"]',
+            "auth.args[1]",
+            "contains a NUL character",
+        ),
+        (
+            '[model_providers.e.auth]\ncommand = "t"\ncwd = "/tmp/\\u0000"',
+            "auth.cwd",
+            "contains a NUL character",
+        ),
+        ('[model_providers.e.auth]\ncommand = "t"\ncwd = " "', "auth.cwd", "must not be blank"),
+        (
+            '[model_providers.e.auth]\ncommand = "t"\ntimeout_ms = 50',
+            "auth.timeout_ms",
+            "expected int >= 100",
+        ),
+        ('[model_providers.e.aws]\nregion = "eu west"', "aws.region", "whitespace"),
+    ],
+)
+def test_a_value_no_request_can_carry_is_one_line_at_its_key(
+    config_file: Path, body: str, key_path: str, detail: str
+) -> None:
+    error = load_error(write(config_file, f"[model_providers.e]\n{body}\n"))
+    assert error.key_path == f"model_providers.e.{key_path}"
+    assert detail in error.message
+    text = str(error)
+    assert "\n" not in text
+    assert text.startswith(f"{config_file}: model_providers.e.{key_path}: ")
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_an_error_never_quotes_a_base_url_or_header_value_it_refuses(config_file: Path) -> None:
+    text = '[model_providers.e]\nbase_url = "http://user:hunter2-secret@h:99999/v1?key=sk-secret"\n'
+    error = load_error(write(config_file, text))
+    assert "hunter2" not in str(error)
+    assert "sk-secret" not in str(error)
+    error = load_error(
+        write(config_file, '[model_providers.e]\nhttp_headers = { x-key = "sk-secr\u00e9t" }\n')
+    )
+    assert "sk-secr" not in str(error)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_a_built_in_override_meets_the_same_checks(config_file: Path) -> None:
+    error = load_error(write(config_file, "[model_providers.openai]\nstream_idle_timeout_ms = 0\n"))
+    assert error.key_path == "model_providers.openai.stream_idle_timeout_ms"
+    error = load_error(
+        write(config_file, '[model_providers.ollama]\nbase_url = "localhost:1/v1"\n')
+    )
+    assert error.key_path == "model_providers.ollama.base_url"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:8080/v1",
+        "https://api.example.com",
+        "HTTPS://API.EXAMPLE.COM/v1/",
+        "http://[::1]:11434/v1",
+        "http://user:pass@proxy.internal:3128/openai/v1",
+        "https://h.example/openai/deployments/x?api-version=2025-01-01",
+        "http://localhost:65535/v1",
+    ],
+)
+def test_every_ordinary_base_url_shape_loads(config_file: Path, base_url: str) -> None:
+    text = f'[model_providers.e]\nbase_url = "{base_url}"\n'
+    assert load_config(write(config_file, text)).model_providers["e"].base_url == base_url
+
+
+def test_sendable_headers_knobs_at_their_floors_and_the_event_cap_load(config_file: Path) -> None:
+    text = (
+        "[model_providers.e]\n"
+        'base_url = "http://h/v1"\n'
+        "stream_idle_timeout_ms = 100\n"
+        "websocket_connect_timeout_ms = 100\n"
+        "stream_max_event_bytes = 1024\n"
+        'http_headers = { "X-Team_1.ok" = "a b\\tc", x-empty = "" }\n'
+        'env_http_headers = { "OpenAI-Organization" = "OPENAI_ORGANIZATION" }\n'
+        'query_params = { "api-version" = "2025-01-01", q = "caf\u00e9 \u20ac" }\n'
+        "[model_providers.e.auth]\n"
+        'command = "print-token"\n'
+        "timeout_ms = 100\n"
+    )
+    info = load_config(write(config_file, text)).model_providers["e"]
+    assert (info.stream_idle_timeout_ms, info.websocket_connect_timeout_ms) == (100, 100)
+    assert info.stream_max_event_bytes == 1024
+    assert info.http_headers == {"X-Team_1.ok": "a b\tc", "x-empty": ""}
+
+
+def test_the_event_cap_defaults_to_eight_mebibytes(config_file: Path) -> None:
+    info = load_config(write(config_file, SEED_CUSTOM_PROVIDER)).model_providers["example"]
+    assert info.stream_max_event_bytes == 8 * 1024 * 1024

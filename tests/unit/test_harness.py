@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from modelwire.errors import ConfigError
 from modelwire.harness import select_harness
 from modelwire.providers import ProviderInfo, WireApi
 
@@ -125,8 +126,9 @@ def test_base_url_hosts_match_exactly_not_as_substrings() -> None:
     assert pick(base_url="https://api.moonshot.ai.example/v1") is None
 
 
-def test_base_url_without_a_scheme_still_matches_its_host() -> None:
-    assert pick(base_url="api.deepseek.com/v1") == "deepseek-tui"
+def test_a_base_url_without_a_scheme_never_reaches_harness_selection() -> None:
+    with pytest.raises(ConfigError, match="base_url"):
+        pick(base_url="api.deepseek.com/v1")
 
 
 def test_explicit_harness_in_config_wins_over_every_rule() -> None:

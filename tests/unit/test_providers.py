@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import types
+
 import msgspec
 import pytest
 
+from modelwire.errors import ConfigError
 from modelwire.providers import (
     AuthKind,
     ProviderAuthInfo,
@@ -206,3 +209,102 @@ def test_credential_looking_headers_are_masked_by_name() -> None:
     }
     shown = ProviderInfo(http_headers=headers).shown()["http_headers"]
     assert shown == {**dict.fromkeys(headers, "****"), "x-request-source": "visible"}
+
+
+# --- issue 12 point 19: ProviderInfo(...) in code meets the checks and conversions of config --
+
+
+def config_error(**fields: object) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        ProviderInfo(**fields)  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+    return caught.value
+
+
+def test_a_wire_api_given_as_a_str_becomes_the_enum() -> None:
+    info = ProviderInfo(wire_api="chat")  # type: ignore[arg-type]
+    assert info.wire_api is WireApi.CHAT
+    assert info.wire_api.value == "chat"
+
+
+@pytest.mark.parametrize(
+    ("fields", "key_path", "detail"),
+    [
+        ({"wire_api": "grpc"}, "wire_api", "'grpc' is not a wire API"),
+        ({"wire_api": 3}, "wire_api", "a int is not a wire API"),
+        ({"base_url": 123}, "base_url", "expected str, got int"),
+        ({"base_url": b"http://h/v1"}, "base_url", "expected str, got bytes"),
+        ({"base_url": "localhost:1234/v1"}, "base_url", "has no scheme"),
+        ({"base_url": "http://h:99999"}, "base_url", "has an invalid port"),
+        ({"base_url": "http://[::1"}, "base_url", "invalid IPv6 URL"),
+        ({"name": None}, "name", "expected str, got NoneType"),
+        ({"env_key": 5}, "env_key", "expected str, got int"),
+        ({"env_key": "BAD=NAME"}, "env_key", "environment variable name"),
+        ({"env_key_instructions": ["x"]}, "env_key_instructions", "expected str, got list"),
+        ({"experimental_bearer_token": "a b\r"}, "experimental_bearer_token", "line break"),
+        ({"http_headers": {"x-a": 1}}, "http_headers.x-a", "expected str, got int"),
+        ({"http_headers": {1: "v"}}, "http_headers", "expected str keys, got int"),
+        ({"http_headers": [("x-a", "v")]}, "http_headers", "expected dict of str to str"),
+        ({"http_headers": {"x-a": "\u00e9"}}, "http_headers.x-a", "non-ASCII"),
+        ({"query_params": {"k": "\ud800"}}, "query_params.k", "cannot be encoded as UTF-8"),
+        ({"stream_idle_timeout_ms": 0}, "stream_idle_timeout_ms", "expected int >= 100, got 0"),
+        ({"stream_idle_timeout_ms": 1.5}, "stream_idle_timeout_ms", "expected int, got float"),
+        ({"request_max_retries": True}, "request_max_retries", "expected int, got bool"),
+        ({"request_max_retries": -1}, "request_max_retries", "expected int >= 0, got -1"),
+        ({"stream_max_event_bytes": 10}, "stream_max_event_bytes", "expected int >= 1024"),
+        ({"supports_websockets": 1}, "supports_websockets", "expected bool, got int"),
+        ({"auth": "cmd"}, "auth", "expected ProviderAuthInfo, got str"),
+        ({"auth": {"command": "c", "timeout_ms": 0}}, "auth.timeout_ms", "expected int >= 100"),
+        ({"auth": {"comand": "c"}}, "auth", "unknown field"),
+        ({"auth": ProviderAuthInfo(command="a\x00b")}, "auth.command", "NUL"),
+        ({"auth": ProviderAuthInfo(command=5)}, "auth.command", "expected str, got int"),  # type: ignore[arg-type]
+        ({"auth": ProviderAuthInfo("c", args=["\x00"])}, "auth.args[0]", "NUL"),
+        ({"auth": ProviderAuthInfo("c", args="x")}, "auth.args", "expected list of str"),  # type: ignore[arg-type]
+        ({"auth": ProviderAuthInfo("c", cwd="/\x00")}, "auth.cwd", "NUL"),
+        ({"auth": ProviderAuthInfo("c", timeout_ms=0)}, "auth.timeout_ms", ">= 100, got 0"),
+        (
+            {"auth": ProviderAuthInfo("c", refresh_interval_ms=-1)},
+            "auth.refresh_interval_ms",
+            ">= 0",
+        ),
+        ({"aws": ProviderAwsInfo(region="us\neast")}, "aws.region", "control character"),
+        ({"aws": {"region": 1}}, "aws.region", "expected str"),
+    ],
+)
+def test_a_bad_field_in_code_is_a_config_error_naming_the_field(
+    fields: dict[str, object], key_path: str, detail: str
+) -> None:
+    error = config_error(**fields)
+    assert error.key_path == key_path
+    assert detail in error.message
+
+
+def test_nested_tables_and_sequences_given_in_code_are_converted_like_decoding() -> None:
+    info = ProviderInfo(
+        auth={"command": "print-token", "args": ["a"]},  # type: ignore[arg-type]
+        http_headers=types.MappingProxyType({"x-a": "1"}),  # type: ignore[arg-type]
+    )
+    assert info.auth == ProviderAuthInfo(command="print-token", args=["a"])
+    assert type(info.http_headers) is dict
+    assert ProviderInfo(aws={"region": "eu-west-1"}).aws == ProviderAwsInfo(region="eu-west-1")  # type: ignore[arg-type]
+    with_tuple = ProviderInfo(auth=ProviderAuthInfo("c", args=("x", "y")))  # type: ignore[arg-type]
+    assert with_tuple.auth is not None
+    assert with_tuple.auth.args == ["x", "y"]
+
+
+def test_a_replaced_field_is_checked_again() -> None:
+    info = ProviderInfo(base_url="http://h/v1")
+    with pytest.raises(ConfigError) as caught:
+        msgspec.structs.replace(info, base_url="http://h:70000/v1")
+    assert caught.value.key_path == "base_url"
+
+
+def test_an_env_header_variable_holding_an_unsendable_value_names_it_not_its_value() -> None:
+    info = ProviderInfo(env_http_headers={"x-org": "ORG"})
+    with pytest.raises(ConfigError) as caught:
+        info.static_headers({"ORG": "sk-secret\r\nx-evil: 1"})
+    error = caught.value
+    assert error.key_path == "env_http_headers.x-org"
+    assert "the environment variable ORG contains a line break" in error.message
+    assert "sk-secret" not in str(error)
+    assert info.static_headers({"ORG": "  acme\n"}) == {"x-org": "acme"}

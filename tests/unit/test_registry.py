@@ -203,3 +203,31 @@ def test_register_adds_a_validated_code_defined_provider() -> None:
     with pytest.raises(ConfigError, match="use `ollama`"):
         reg.register("ollama-chat", ProviderInfo())
     assert "bad" not in reg
+
+
+def test_register_refuses_a_blank_id_or_something_that_is_not_a_provider_info() -> None:
+    reg = registry()
+    for bad_id in ("", "  ", 5):
+        with pytest.raises(ConfigError, match="provider id must be a non-blank str"):
+            reg.register(bad_id, ProviderInfo())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="expected a ProviderInfo, got dict") as caught:
+        reg.register("corp", {"base_url": "http://h/v1"})  # type: ignore[arg-type]
+    assert caught.value.key_path == "model_providers.corp"
+    assert "corp" not in reg
+
+
+@pytest.mark.parametrize("url", ["localhost:11434/v1", "http://h:99999/v1", "http://[::1/v1"])
+def test_an_unusable_oss_base_url_in_the_environment_names_the_variable(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        registry(env={"MODELWIRE_OSS_BASE_URL": url})
+    assert str(caught.value).startswith("MODELWIRE_OSS_BASE_URL ")
+    assert "\n" not in str(caught.value)
+
+
+def test_every_bundled_catalog_provider_passes_the_provider_checks() -> None:
+    reg = ProviderRegistry.from_config(validate_config({}), env={})
+    catalog = [p for p in reg if p.source is ProviderSource.CATALOG]
+    assert len(catalog) > 50
+    for provider in catalog:
+        assert provider.info.wire_api in set(WireApi)
+        assert provider.base_url.startswith(("https://", "http://"))
