@@ -45,12 +45,16 @@ untimed. Reported per side: the median over rounds of CPU per request and of req
 
 Gates, in the one run:
 
-- modelwire / bare on the same transport, client CPU per request: at most 1.3 at both
-  concurrencies (the issue's goal; auth, headers, retries, the observer and typed events may
-  cost at most 30 % over the floor). The median over rounds of the two sides' ratio within a
-  round. Measured 1.05-1.12 at c=1, 0.9-1.25 at c=64 on httpcore 1.0's pool, 1.05-1.13 on
-  httpcore2's (modelwire's default since ``_http.PooledTransport``). (~1.5-1.9 while
-  ``EventStream`` wrapped every read in an ``anyio.fail_after`` scope, ~10 us per chunk.)
+- modelwire / bare on the same transport, client CPU per request: at most ``OVERHEAD_GATE``
+  (1.2) at both concurrencies. The median over rounds of the two sides' ratio within a round.
+  Issue 12 asks that this stays within 1.1x of the ratio measured before its changes: at that
+  commit (0f3198c) four runs read 1.08, 1.10, 1.08 (fast mode) and 1.08 (full) at c=1, 1.05,
+  1.06, 1.07 and 1.09 at c=64 (medians 1.08 and 1.065). 1.1 x 1.08 = 1.19 at c=1; at c=64
+  1.1 x 1.065 = 1.17, and the gate is one 1.2 for both: the c=64 ratio has moved by +-0.02
+  between runs there (and up to 1.13 in earlier runs on httpcore2's pool), which 1.17 would
+  leave too little room for on a shared two-CPU machine. (The goal before was 1.3; ~1.5-1.9
+  while ``EventStream`` wrapped every read in an ``anyio.fail_after`` scope, ~10 us per
+  chunk; 0.9-1.25 at c=64 on httpcore 1.0's pool.)
 - openai SDK / modelwire, client CPU per request (ratio of the medians): at least
   ``OPENAI_GATE``, ~70 % of the lowest measured.
 
@@ -103,7 +107,8 @@ per request, and its gate has room to match."""
 OUTPUT_TOKENS = 200
 CPU_GOAL_MS = 3.0
 
-OVERHEAD_GATE = 1.3
+OVERHEAD_GATE = 1.2
+"""Issue 12: within 1.1x of the 1.08 (c=1) and 1.065 (c=64) measured before it; see above."""
 OPENAI_GATE = {1: 3.0, 64: 2.5}
 """openai SDK / modelwire client CPU: measured 4.1-6.6 at c=1; at c=64 4.9-5.9 on httpcore2's
 pool but 3.5-4.7 on httpcore 1.0's, whose bookkeeping cost varies from run to run."""
