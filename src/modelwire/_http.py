@@ -14,6 +14,13 @@ rather than one per HTTP chunk (see ``_CoalescingHTTP11Connection``). It relies 
 protected names of httpcore2's (``_receive_event``, ``_h11_state``, the connection's
 ``_connect``), hence the upper bound on its version; ``tests/unit/test_http.py`` pins the
 behaviour.
+
+Two more jobs sit here, below httpx, so the stream path and the body path get them alike:
+the time to receive a response head is bounded as a whole (the read timeout, over every read
+of the head, so a server trickling one header byte at a time cannot hold a request forever),
+and a ``gzip`` or ``deflate`` body is decoded as it arrives (``ACCEPT_ENCODING`` is what
+modelwire advertises: exactly what is decoded here), handed up with its
+``content-encoding`` removed so httpx does not decode it again.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
@@ -29,9 +37,14 @@ import h11
 import httpcore2
 import httpx
 
+from ._pool import Pool
 from ._redact import MASK
 
-__all__ = ["PooledTransport", "masking_request_log"]
+__all__ = ["ACCEPT_ENCODING", "CorruptBody", "PooledTransport", "masking_request_log"]
+
+ACCEPT_ENCODING = "gzip, deflate"
+"""What every request advertises: the content codings ``_DecodedBody`` decodes, no others."""
+_DECODED = frozenset({"gzip", "x-gzip", "deflate"})
 
 _EXCEPTIONS = (
     "TimeoutException",
@@ -106,6 +119,139 @@ class _Body(httpx.AsyncByteStream):
                 await close()
 
 
+class CorruptBody(httpx.RemoteProtocolError):
+    """A compressed body that does not decode: a protocol failure of the server's, but one no
+    retry mends (the transport does not retry it)."""
+
+
+def _decompressor(coding: str) -> Any:
+    """A fresh incremental decoder for one content coding of ``_DECODED``."""
+    if coding == "deflate":
+        return _Deflate()
+    return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+
+class _Deflate:
+    """``deflate`` as servers send it: zlib-wrapped (RFC 9110), or raw (a common mistake);
+    which one is decided by the first bytes."""
+
+    __slots__ = ("_inner", "_probe")
+
+    def __init__(self) -> None:
+        self._inner: Any = zlib.decompressobj()
+        self._probe = True
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._inner.eof)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._inner.unused_data)
+
+    def decompress(self, data: bytes) -> bytes:
+        if self._probe:
+            self._probe = False
+            try:
+                return bytes(self._inner.decompress(data))
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return bytes(self._inner.decompress(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._inner.flush())
+
+
+class _DecodedBody(httpx.AsyncByteStream):
+    """A body in one or more content codings, decoded part by part as the reads come in.
+
+    Every part the socket delivers is decoded at once (nothing waits for more bytes), so an
+    event stream stays as prompt compressed as plain. A gzip body may hold several members;
+    a body that ends inside one, or is not the coding it claims, raises ``CorruptBody``.
+    """
+
+    __slots__ = ("_body", "_codings", "_decoders", "_ended", "_fed")
+
+    def __init__(self, body: _Body, codings: list[str]) -> None:
+        self._body = body
+        self._codings = codings
+        # Codings are listed in the order they were applied: decode the last one first.
+        self._decoders = [_decompressor(coding) for coding in reversed(codings)]
+        self._ended = False
+        self._fed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        aiter(self._body)
+        return self
+
+    def _decode(self, data: bytes) -> bytes:
+        try:
+            for index, decoder in enumerate(self._decoders):
+                out = decoder.decompress(data)
+                while decoder.eof and decoder.unused_data:
+                    # Another gzip member follows (or trailing garbage, refused below).
+                    rest = decoder.unused_data
+                    decoder = self._decoders[index] = _decompressor(self._codings[-1 - index])
+                    out += decoder.decompress(rest)
+                data = out
+        except zlib.error as exc:
+            raise CorruptBody(
+                f"the response body is not valid {', '.join(self._codings)} ({exc})"
+            ) from None
+        return data
+
+    async def __anext__(self) -> bytes:
+        while not self._ended:
+            try:
+                part = await self._body.__anext__()
+            except StopAsyncIteration:
+                self._ended = True
+                if not self._fed:
+                    break  # an empty body (a 204, a HEAD) has no coding to finish
+                tail = b"".join(decoder.flush() for decoder in self._decoders)
+                if not all(decoder.eof for decoder in self._decoders):
+                    raise CorruptBody(
+                        f"the {', '.join(self._codings)} response body ended before its end"
+                    ) from None
+                if tail:
+                    return tail
+                break
+            if not part:
+                continue
+            self._fed = True
+            data = self._decode(part)
+            if data:
+                return data
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
+
+
+def _decoded(
+    headers: list[tuple[bytes, bytes]], body: _Body
+) -> tuple[list[tuple[bytes, bytes]], httpx.AsyncByteStream]:
+    """The headers and body to hand httpx: unchanged without a ``content-encoding`` (one scan
+    of the headers is the whole cost), decoded when every coding is one modelwire decodes, and
+    unchanged for any other coding (the transport refuses it with a clear error)."""
+    codings: list[str] | None = None
+    for name, value in headers:
+        if name.lower() == b"content-encoding":
+            found = [c.strip().lower() for c in value.decode("latin-1").split(",") if c.strip()]
+            codings = (codings or []) + found
+    if not codings:
+        return headers, body
+    codings = [c for c in codings if c != "identity"]
+    if not all(c in _DECODED for c in codings):
+        return headers, body
+    kept = [
+        (name, value)
+        for name, value in headers
+        if name.lower() not in (b"content-encoding", b"content-length")
+    ]
+    return kept, (_DecodedBody(body, codings) if codings else body)
+
+
 class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
     """An HTTP/1.1 connection whose body yields everything one socket read delivered at once.
 
@@ -120,7 +266,20 @@ class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
     left suspended, each in its own task, and httpcore's (an outer one closing an inner one
     that the loop is also closing) collide with "aclose(): asynchronous generator is already
     running". An object with an ``aclose`` method has nothing for the loop to finalize.
+
+    The head is read under one deadline (``_receive_response_headers``): httpcore's read
+    timeout restarts at every read, so without it a head trickled a byte at a time never ends.
     """
+
+    async def _receive_response_headers(
+        self, request: httpcore2.Request
+    ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]], bytes]:
+        limit: float | None = request.extensions.get("timeout", {}).get("read")
+        if limit is None:
+            return await super()._receive_response_headers(request)
+        with anyio.move_on_after(limit):
+            return await super()._receive_response_headers(request)
+        raise httpcore2.ReadTimeout(f"the response head was not complete within {limit:g} s")
 
     async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
         response = await super().handle_async_request(request)
@@ -128,9 +287,21 @@ class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
         response.stream = _BodyReader(self, request, closer=response.stream)
         return response
 
+    _body_failure: Exception | None = None
+    """A framing error held back behind the good chunks parsed before it (``_next_body_part``)."""
+
     async def _next_body_part(self, timeout: float | None) -> tuple[bytes | None, bool]:
         """Everything h11 can parse from the next read (one read only when nothing is
-        buffered), and whether the body ended with it; ``(None, True)`` at the end."""
+        buffered), and whether the body ended with it; ``(None, True)`` at the end.
+
+        A framing error found after good chunks of the same read (a bad chunk size following
+        them) is held back until those chunks have gone up: what was received is delivered
+        whatever the read boundaries were, and the error follows on the next call.
+        """
+        failure = self._body_failure
+        if failure is not None:
+            self._body_failure = None
+            raise failure
         state = self._h11_state
         while True:
             event: object = await self._receive_event(timeout=timeout)
@@ -140,7 +311,9 @@ class _CoalescingHTTP11Connection(httpcore2.AsyncHTTP11Connection):
                     try:
                         event = state.next_event()
                     except h11.RemoteProtocolError as exc:
-                        raise httpcore2.RemoteProtocolError(str(exc)) from exc
+                        self._body_failure = httpcore2.RemoteProtocolError(str(exc))
+                        event = h11.NEED_DATA
+                        break
                     if type(event) is not h11.Data:
                         break
                     parts.append(event.data)
@@ -190,12 +363,16 @@ class _BodyReader:
 class _Connection(httpcore2.AsyncHTTPConnection):
     """httpcore2's connection, speaking HTTP/1.1 through ``_CoalescingHTTP11Connection``.
 
-    The pool runs HTTP/1.1 only (no ``http2``), so the one thing changed from httpcore2's own
-    connection is which HTTP/1.1 class serves the socket once it is open.
+    The pool runs HTTP/1.1 only (no ``http2``), so what changes from httpcore2's own connection
+    is which HTTP/1.1 class serves the socket once it is open, and that the lock is taken only
+    to open it: the pool hands a connection to one request at a time, and the HTTP/1.1
+    connection refuses a second one itself (``ConnectionNotAvailable``), so httpcore2's lock
+    around every request guarded nothing and cost a lock round trip per request.
     """
 
     async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
-        if self._connection is None:
+        connection = self._connection
+        if connection is None:
             async with self._request_lock:
                 if self._connection is None:
                     try:
@@ -206,7 +383,12 @@ class _Connection(httpcore2.AsyncHTTPConnection):
                     self._connection = _CoalescingHTTP11Connection(
                         origin=self._origin, stream=stream, keepalive_expiry=self._keepalive_expiry
                     )
-        return await super().handle_async_request(request)
+                connection = self._connection
+        if not self.can_handle_request(request.url.origin):
+            raise RuntimeError(
+                f"a request to {request.url.origin} on a connection to {self._origin}"
+            )
+        return await connection.handle_async_request(request)
 
 
 def _coalescing_fits() -> bool:
@@ -219,13 +401,15 @@ def _coalescing_fits() -> bool:
         callable(getattr(kind, name, None))
         for kind, name in (
             (httpcore2.AsyncHTTP11Connection, "_receive_event"),
+            (httpcore2.AsyncHTTP11Connection, "_receive_response_headers"),
             (httpcore2.AsyncHTTPConnection, "_connect"),
         )
     )
 
 
-class _Pool(httpcore2.AsyncConnectionPool):
-    """httpcore2's pool, handing out coalescing connections (proxies are not configured)."""
+class _Pool(Pool):
+    """modelwire's pool (``_pool.Pool``: O(1) per request, however many connections are open),
+    handing out coalescing connections (proxies are not configured)."""
 
     def create_connection(self, origin: httpcore2.Origin) -> httpcore2.AsyncConnectionInterface:
         return _Connection(
@@ -272,16 +456,36 @@ class PooledTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _httpx_exceptions():
-            response = await self._pool.handle_async_request(core)
+            if _COALESCING:
+                response = await self._pool.handle_async_request(core)
+            else:
+                response = await _bounded_head(self._pool, core)
+        headers, body = _decoded(response.headers, _Body(response.stream))  # type: ignore[arg-type]
         return httpx.Response(
             status_code=response.status,
-            headers=response.headers,
-            stream=_Body(response.stream),  # type: ignore[arg-type]
+            headers=headers,
+            stream=body,
             extensions=response.extensions,
         )
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+async def _bounded_head(
+    pool: httpcore2.AsyncConnectionPool, request: httpcore2.Request
+) -> httpcore2.Response:
+    """The stock pool's request, its head bounded as a whole: that pool's connections restart
+    the read timeout at every read, so the whole exchange up to the head gets one deadline,
+    the sum of the request's own timeouts (pool wait, connect, write, read)."""
+    timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+    parts = [timeouts.get(name) for name in ("pool", "connect", "write", "read")]
+    if timeouts.get("read") is None:
+        return await pool.handle_async_request(request)
+    limit = sum(part for part in parts if part is not None)
+    with anyio.move_on_after(limit):
+        return await pool.handle_async_request(request)
+    raise httpcore2.ReadTimeout(f"the response head was not complete within {limit:g} s")
 
 
 _MASK_QUERY = contextvars.ContextVar("modelwire_mask_httpx_query", default=False)

@@ -8,18 +8,22 @@ every pool.
 
 from __future__ import annotations
 
+import enum
 import functools
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
 import httpx
-import msgspec
 
+from ._request_args import request_from
 from .auth import Credentials, credentials_for
 from .config import load_config
+from .errors import DeadlineExceeded
 from .models import DEFAULT_LIST_TIMEOUT_S, ModelCache, ModelList
 from .models import list_models as _list_models
 from .registry import Provider, ProviderRegistry
@@ -32,6 +36,13 @@ from .wire.listing import ListedModel
 __all__ = ["Client"]
 
 _OPERATION = "chat"
+
+
+class _Unset(enum.Enum):
+    UNSET = "the client's default"
+
+
+_UNSET = _Unset.UNSET
 
 
 class Client:
@@ -51,13 +62,25 @@ class Client:
         meter_provider: Any = None,
         semconv: str | None = None,
         capture_content: bool | str | None = None,
+        deadline_s: float | None = None,
+        first_event_timeout_s: float | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         """``telemetry``: spans and metrics on every call through the OpenTelemetry API (the
         global providers unless ``tracer_provider`` / ``meter_provider`` are given; without an
         SDK installed this costs the API's no-op). ``semconv="genai-latest"`` picks the GenAI
         conventions' generation-2 names (default: ``OTEL_SEMCONV_STABILITY_OPT_IN``).
         ``capture_content`` records prompts and replies (default: off, or the conventions'
-        ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)."""
+        ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``).
+
+        ``deadline_s`` and ``first_event_timeout_s`` are every call's defaults for the
+        per-call arguments of the same names (``None``: unbounded, except by each provider's
+        ``stream_idle_timeout_ms``). ``max_event_bytes`` caps one SSE line or event's data in
+        every stream, over each provider's ``stream_max_event_bytes``."""
+        self.deadline_s = _seconds("deadline_s", deadline_s)
+        self.first_event_timeout_s = _seconds("first_event_timeout_s", first_event_timeout_s)
+        self.max_event_bytes = _event_bytes(max_event_bytes)
+        self._heads: _HeadWatch | None = None
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.registry = (
             registry if registry is not None else ProviderRegistry.from_config(env=self.env)
@@ -148,35 +171,135 @@ class Client:
         return provider, credentials, call, path, body
 
     def stream(
-        self, provider: str, request: Request | None = None, /, **fields: Any
+        self,
+        provider: str,
+        request: Request | None = None,
+        /,
+        *,
+        deadline_s: float | _Unset | None = _UNSET,
+        first_event_timeout_s: float | _Unset | None = _UNSET,
+        **fields: Any,
     ) -> EventStream[Event]:
         """Stream a reply as common events; pass a ``Request`` or its fields as keywords.
 
         Nothing is sent until iteration starts. ``async for`` the result; close it (or use
         ``async with``) if you stop before the terminal event.
+
+        ``deadline_s`` bounds the whole call (every attempt and backoff, and reading the reply
+        up to its terminal event), ``first_event_timeout_s`` the time until the first content
+        event, across retries; both count from the start of iteration, default to the
+        client's, and ``None`` lifts them. Passing either before a content event arrived
+        raises ``DeadlineExceeded``; the deadline passing later ends the stream with an
+        ``ErrorEvent`` coded ``deadline_exceeded``, after every event that arrived.
         """
         provider_, credentials, call, path, body = self._prepare(
             provider, request, fields, stream=True
         )
-        return self.transport.stream(call, provider_, credentials, path, body)
+        return self.transport.stream(
+            call,
+            provider_,
+            credentials,
+            path,
+            body,
+            deadline_s=self._bound("deadline_s", deadline_s, self.deadline_s),
+            first_event_timeout_s=self._bound(
+                "first_event_timeout_s", first_event_timeout_s, self.first_event_timeout_s
+            ),
+            max_event_bytes=self.max_event_bytes,
+        )
 
     def stream_raw(
-        self, provider: str, request: Request | None = None, /, **fields: Any
+        self,
+        provider: str,
+        request: Request | None = None,
+        /,
+        *,
+        deadline_s: float | _Unset | None = _UNSET,
+        first_event_timeout_s: float | _Unset | None = _UNSET,
+        **fields: Any,
     ) -> EventStream[object]:
-        """Like ``stream``, but yields the provider's own typed events (``chat.ChatChunk``…)."""
+        """Like ``stream``, but yields the provider's own typed events (``chat.ChatChunk``…);
+        the deadline passing after events arrived raises ``DeadlineExceeded``."""
         provider_, credentials, call, path, body = self._prepare(
             provider, request, fields, stream=True
         )
-        return self.transport.stream(call, provider_, credentials, path, body, raw=True)
+        return self.transport.stream(
+            call,
+            provider_,
+            credentials,
+            path,
+            body,
+            raw=True,
+            deadline_s=self._bound("deadline_s", deadline_s, self.deadline_s),
+            first_event_timeout_s=self._bound(
+                "first_event_timeout_s", first_event_timeout_s, self.first_event_timeout_s
+            ),
+            max_event_bytes=self.max_event_bytes,
+        )
 
     async def complete(
-        self, provider: str, request: Request | None = None, /, **fields: Any
+        self,
+        provider: str,
+        request: Request | None = None,
+        /,
+        *,
+        deadline_s: float | _Unset | None = _UNSET,
+        first_event_timeout_s: float | _Unset | None = _UNSET,
+        **fields: Any,
     ) -> Response:
-        """A whole reply, non-streamed, aggregated into a ``Response``."""
+        """A whole reply, non-streamed, aggregated into a ``Response``.
+
+        ``deadline_s`` bounds the whole call, body included; ``first_event_timeout_s`` bounds
+        the time until a successful response's head arrives (a non-streamed reply's first
+        sign of life: providers send it when the reply is ready), across retries. Both raise
+        ``DeadlineExceeded`` and default to the client's; ``None`` lifts them.
+        """
+        limit_s = self._bound("deadline_s", deadline_s, self.deadline_s)
+        head_s = self._bound(
+            "first_event_timeout_s", first_event_timeout_s, self.first_event_timeout_s
+        )
         provider_, credentials, call, path, body = self._prepare(
             provider, request, fields, stream=False
         )
-        return await self.transport.complete(call, provider_, credentials, path, body)
+        transport = self.transport
+        if limit_s is None and head_s is None:
+            return await transport.complete(call, provider_, credentials, path, body)
+        call.deadline_s = limit_s
+        now = anyio.current_time()
+        deadline = None if limit_s is None else now + limit_s
+        if head_s is None or (limit_s is not None and limit_s <= head_s):
+            return await transport.complete(
+                call, provider_, credentials, path, body, deadline=deadline
+            )
+        heads = self._head_watch()
+        scope = anyio.CancelScope(deadline=now + head_s)
+        heads.arm(call, scope, deadline)
+        try:
+            with scope:
+                return await transport.complete(
+                    call, provider_, credentials, path, body, deadline=deadline
+                )
+        finally:
+            heads.disarm(call)
+        raise DeadlineExceeded(
+            f"{provider_.id}: no response head within the first_event_timeout_s of "
+            f"{head_s:g} s, {call.attempts} attempt(s)",
+            provider_id=provider_.id,
+            attempts=call.attempts,
+            limit_s=head_s,
+        )
+
+    @staticmethod
+    def _bound(name: str, value: float | _Unset | None, default: float | None) -> float | None:
+        return default if value is _UNSET else _seconds(name, value)
+
+    def _head_watch(self) -> _HeadWatch:
+        """The observer that lifts a ``complete``'s head bound when its head arrives, put in
+        front of the transport's observers on first use (calls without one never meet it)."""
+        if self._heads is None:
+            self._heads = _HeadWatch()
+            self.transport.observer = ObserverGroup(self._heads, self.transport.observer)
+        return self._heads
 
     async def endpoint_models(self, provider: str) -> list[ListedModel]:
         """The models the provider's own listing endpoint names (``GET …/models``, every page),
@@ -209,19 +332,48 @@ class Client:
 
 
 def _request(request: Request | None, fields: dict[str, Any], *, stream: bool) -> Request:
-    """The request to send: the given one, or one built from keyword fields."""
-    if request is not None:
-        if fields:
-            raise TypeError("pass either a Request or its fields as keywords, not both")
-        return request if request.stream == stream else _with_stream(request, stream)
-    if "input" in fields:
-        fields["messages"] = fields.pop("input")
-    for name in ("messages", "tools"):
-        if name in fields:
-            fields[name] = tuple(fields[name])
-    fields["stream"] = stream
-    return Request(**fields)
+    """The request to send: the given one, or one built from keyword fields; either way
+    checked before anything is encoded (a wrong type or an empty ``messages`` is one line
+    here, not an ``AttributeError`` in a codec or a provider's 400)."""
+    return request_from(request, fields, stream=stream)
 
 
-def _with_stream(request: Request, stream: bool) -> Request:
-    return msgspec.structs.replace(request, stream=stream)
+class _HeadWatch(CallObserver):
+    """Lifts a ``complete``'s first-event bound once a successful response head arrives: from
+    then on only the call's deadline (or nothing) bounds it."""
+
+    def __init__(self) -> None:
+        self._armed: dict[int, tuple[anyio.CancelScope, float | None]] = {}
+
+    def arm(self, call: Call, scope: anyio.CancelScope, deadline: float | None) -> None:
+        self._armed[id(call)] = (scope, deadline)
+
+    def disarm(self, call: Call) -> None:
+        self._armed.pop(id(call), None)
+
+    def attempt_response(self, call: Call, number: int, status: int) -> None:
+        armed = self._armed.get(id(call))
+        if armed is not None and status < 400:
+            scope, deadline = armed
+            scope.deadline = math.inf if deadline is None else deadline
+
+
+def _seconds(name: str, value: object) -> float | None:
+    """A bound in seconds, checked where it is given: positive, ``None`` or infinite for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None, not {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0 seconds, not {value!r}")
+    return None if math.isinf(value) else float(value)
+
+
+def _event_bytes(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_event_bytes must be an int (bytes) or None, not {value!r}")
+    if value < 1:
+        raise ValueError(f"max_event_bytes must be at least 1 byte, not {value}")
+    return value

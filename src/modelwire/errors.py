@@ -1,8 +1,11 @@
 """One exception hierarchy for everything modelwire raises.
 
 Lower layers' errors (TOML, msgspec, httpx, subprocess) are translated at the module boundary
-that meets them, with the original chained as ``__cause__``, so callers only ever need to catch
-``ModelwireError`` or one of its families. No message ever carries a credential's value.
+that meets them, so callers only ever need to catch ``ModelwireError`` or one of its families.
+No message ever carries a credential's value. An HTTP failure is never chained as the raw httpx
+exception (its ``.request`` holds the request's headers and URL, credentials included, and crash
+reporters read those attributes): its cause is a ``TransportCause`` naming only the exception's
+type and its masked message.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ConnectionFailedError",
+    "DeadlineExceeded",
     "MissingCredentialError",
     "ModelwireError",
     "ProviderError",
     "RateLimitError",
+    "ResponseTimeout",
     "StreamDecodeError",
     "StreamError",
     "StreamIdleTimeout",
+    "TransportCause",
     "UnknownProviderError",
+    "UnusableResponseError",
 ]
 
 
@@ -158,12 +165,56 @@ class RateLimitError(ProviderError):
         )
 
 
+class UnusableResponseError(ProviderError):
+    """Raised when a provider answers with a success status but a body no call can use.
+
+    A non-JSON content type to a non-streamed call (a proxy's or captive portal's HTML page), a
+    body over the size cap, a content encoding modelwire does not decode, or a corrupt
+    compressed body. ``excerpt`` holds the start of the body when it is text.
+    """
+
+
+class TransportCause(Exception):
+    """The ``__cause__`` of an error translated from httpx: the original's type name (``kind``)
+    and its message with credentials masked, and nothing else (no request, no response)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(f"{kind}: {message}" if message else kind)
+
+
 class ConnectionFailedError(ModelwireError):
-    """Raised when a provider cannot be reached, or the connection fails before a response,
-    on every attempt the retry policy allows."""
+    """Raised when a provider cannot be reached, or the connection fails before a response
+    (or, for a non-streamed call, before its whole body arrived), on every attempt the retry
+    policy allows; at once for failures no retry can mend (a certificate that does not verify,
+    a request that cannot be sent as built)."""
 
     def __init__(self, message: str, *, provider_id: str) -> None:
         self.provider_id = provider_id
+        super().__init__(message)
+
+
+class ResponseTimeout(ModelwireError, TimeoutError):
+    """Raised when a non-streamed reply stalls on every attempt allowed: no byte for the
+    provider's ``stream_idle_timeout_ms``, or its head not complete within that time."""
+
+    def __init__(self, message: str, *, provider_id: str, attempts: int) -> None:
+        self.provider_id = provider_id
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class DeadlineExceeded(ModelwireError, TimeoutError):
+    """Raised when a call's deadline passes: it bounds every attempt, every backoff sleep and
+    the reading of the reply. ``limit_s`` is the time the call was given, ``attempts`` how many
+    requests were sent; ``__cause__`` is the last attempt's error when one failed before."""
+
+    def __init__(
+        self, message: str, *, provider_id: str, attempts: int, limit_s: float | None
+    ) -> None:
+        self.provider_id = provider_id
+        self.attempts = attempts
+        self.limit_s = limit_s
         super().__init__(message)
 
 

@@ -1,10 +1,19 @@
-"""ConfigError renders file, key path, message and hint into one line."""
+"""ConfigError renders file, key path, message and hint into one line; the error families."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from modelwire.errors import ConfigError, UnknownProviderError
+from modelwire.errors import (
+    ConfigError,
+    DeadlineExceeded,
+    ModelwireError,
+    ProviderError,
+    ResponseTimeout,
+    TransportCause,
+    UnknownProviderError,
+    UnusableResponseError,
+)
 
 
 def test_config_error_renders_every_part_it_has() -> None:
@@ -22,3 +31,25 @@ def test_unknown_provider_error_is_a_lookup_and_config_error() -> None:
     assert isinstance(error, LookupError)
     assert isinstance(error, ConfigError)
     assert "modelwire providers" in str(error)
+
+
+def test_timeouts_are_modelwire_errors_and_builtin_timeout_errors() -> None:
+    deadline = DeadlineExceeded("d", provider_id="p", attempts=2, limit_s=1.5)
+    stalled = ResponseTimeout("r", provider_id="p", attempts=1)
+    for error in (deadline, stalled):
+        assert isinstance(error, ModelwireError)
+        assert isinstance(error, TimeoutError)
+    assert (deadline.provider_id, deadline.attempts, deadline.limit_s) == ("p", 2, 1.5)
+
+
+def test_an_unusable_success_is_a_provider_error_with_its_status() -> None:
+    error = UnusableResponseError("html", status=200, provider_id="p", excerpt="<html>")
+    assert isinstance(error, ProviderError)
+    assert (error.status, error.excerpt) == (200, "<html>")
+
+
+def test_a_transport_cause_holds_only_a_type_name_and_a_message() -> None:
+    cause = TransportCause("ReadError", "connection reset")
+    assert str(cause) == "ReadError: connection reset"
+    assert vars(cause) == {"kind": "ReadError"}
+    assert str(TransportCause("ReadTimeout", "")) == "ReadTimeout"

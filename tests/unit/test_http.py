@@ -1,8 +1,11 @@
-"""The pooled HTTP transport: bodies as each socket read delivered them, errors as httpx's."""
+"""The pooled HTTP transport: bodies as each socket read delivered them, errors as httpx's,
+heads bounded as a whole, gzip and deflate decoded as they arrive."""
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -219,3 +222,142 @@ def test_httpx_request_lines_are_masked_only_inside_masking_request_log() -> Non
     with _http.masking_request_log():
         assert shown() == "POST https://h.example/v1/x?api-version=****&sig=****"
     assert shown() == f"POST {url}"
+
+
+def head_with(*headers: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+
+
+def gzip_members(*parts: bytes) -> list[bytes]:
+    """Each part flushed on its own (decodable as it arrives), all in one gzip member."""
+    encoder = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+    out = [encoder.compress(part) + encoder.flush(zlib.Z_SYNC_FLUSH) for part in parts]
+    out[-1] += encoder.flush()
+    return out
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("coalescing", [True, False])
+async def test_a_head_trickled_a_byte_per_read_is_bounded_as_a_whole(
+    anyio_backend: str, coalescing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_http, "_COALESCING", coalescing)
+
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        with anyio.move_on_after(5):
+            for byte in HEAD:  # each byte well within the read timeout, the head never
+                await stream.send(bytes([byte]))
+                await anyio.sleep(0.05)
+
+    limits = httpx.Limits(max_connections=1)
+    timeout = httpx.Timeout(0.2)
+    async with (
+        server(respond) as (url, _),
+        httpx.AsyncClient(transport=PooledTransport(limits), timeout=timeout) as http,
+    ):
+        with anyio.fail_after(4), pytest.raises(httpx.ReadTimeout):
+            await http.post(url + "/s", content=b"{}")
+
+
+@pytest.mark.anyio
+async def test_a_gzip_stream_is_decoded_part_by_part_without_its_encoding_header(
+    anyio_backend: str,
+) -> None:
+    events = [b"data: %d\n\n" % n for n in range(3)]
+    parts = gzip_members(*events)
+    seen = anyio.Event()
+
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        await stream.send(
+            head_with(b"content-encoding: gzip", b"transfer-encoding: chunked")
+            + chunked(parts[0])[:-5]
+        )
+        with anyio.fail_after(5):
+            await seen.wait()
+        await stream.send(chunked(*parts[1:]))
+
+    async with (
+        server(respond) as (url, _),
+        client() as http,
+        http.stream("POST", url + "/s", content=b"{}") as response,
+    ):
+        assert "content-encoding" not in response.headers
+        got = []
+        async for part in response.aiter_raw():
+            got.append(part)
+            seen.set()
+    assert got[0] == events[0]  # decoded before the rest was even sent
+    assert b"".join(got) == b"".join(events)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+async def test_deflate_is_decoded_zlib_wrapped_or_raw(anyio_backend: str, wbits: int) -> None:
+    body = b"hello deflate " * 100
+    encoder = zlib.compressobj(wbits=wbits)
+    encoded = encoder.compress(body) + encoder.flush()
+
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        await stream.send(
+            head_with(b"content-encoding: deflate", b"content-length: %d" % len(encoded)) + encoded
+        )
+
+    async with server(respond) as (url, _), client() as http:
+        response = await http.post(url + "/s", content=b"{}")
+    assert response.content == body
+    assert "content-length" not in response.headers
+
+
+@pytest.mark.anyio
+async def test_several_gzip_members_decode_as_one_body(anyio_backend: str) -> None:
+    encoded = gzip.compress(b"first ") + gzip.compress(b"second")
+
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        await stream.send(
+            head_with(b"content-encoding: gzip", b"content-length: %d" % len(encoded)) + encoded
+        )
+
+    async with server(respond) as (url, _), client() as http:
+        assert (await http.post(url + "/s", content=b"{}")).content == b"first second"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+async def test_a_corrupt_gzip_body_raises_corrupt_body(anyio_backend: str, damage: str) -> None:
+    encoded = gzip.compress(b"x" * 5000)
+    encoded = encoded[:-12] if damage == "truncated" else b"not gzip at all"
+
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        await stream.send(
+            head_with(b"content-encoding: gzip", b"content-length: %d" % len(encoded)) + encoded
+        )
+
+    async with server(respond) as (url, _), client() as http:
+        with pytest.raises(_http.CorruptBody):
+            await http.post(url + "/s", content=b"{}")
+
+
+@pytest.mark.anyio
+async def test_an_empty_body_with_an_encoding_is_empty(anyio_backend: str) -> None:
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        await stream.send(head_with(b"content-encoding: gzip", b"content-length: 0"))
+
+    async with server(respond) as (url, _), client() as http:
+        assert (await http.post(url + "/s", content=b"{}")).content == b""
+
+
+@pytest.mark.anyio
+async def test_an_undecoded_encoding_is_left_as_is_and_plain_bodies_are_not_wrapped(
+    anyio_backend: str,
+) -> None:
+    async def respond(stream: anyio.abc.SocketStream, index: int) -> None:
+        coding = b"content-encoding: br" if index == 0 else b"x-plain: 1"
+        await stream.send(head_with(coding, b"content-length: 4") + b"\x0b\x01\x80a")
+
+    async with server(respond) as (url, _), client() as http:
+        async with http.stream("POST", url + "/s", content=b"{}") as response:
+            assert response.headers["content-encoding"] == "br"
+            assert [part async for part in response.aiter_raw()] == [b"\x0b\x01\x80a"]
+        async with http.stream("POST", url + "/s", content=b"{}") as response:
+            assert response.stream._stream.__class__ is _http._Body  # type: ignore[attr-defined]
+            assert await response.aread() == b"\x0b\x01\x80a"

@@ -1,0 +1,1 @@
+"""Faults thrown at the client by a raw-socket hostile server, on asyncio and trio."""
