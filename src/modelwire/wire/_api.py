@@ -18,7 +18,7 @@ from ._stream import StreamCodec
 from .endpoints import stream_path
 from .events import Event, Response, ResponseAccumulator
 from .request import Request
-from .sse import DEFAULT_MAX_EVENT_BYTES, PayloadFramer
+from .sse import DEFAULT_MAX_EVENT_BYTES, EventTooLargeError, PayloadFramer
 
 __all__ = [
     "StreamDecoding",
@@ -75,11 +75,19 @@ class StreamDecoding:
         try:
             events = self.framer.feed(chunk)
         except StreamDecodeError as exc:
-            return self.codec.fail("decode_error", str(exc))
+            return self.failed(exc)
         if not events:
             return []
         self.codec.position = self.framer.position
         return self.codec.feed(events)
+
+    def failed(self, exc: StreamDecodeError) -> list[Event]:
+        """What a read that raised ``exc`` completed before its bad line, then the error."""
+        completed = exc.completed if isinstance(exc, EventTooLargeError) else []
+        events = self.codec.feed(completed) if completed else []
+        if not self.codec.done:
+            events += self.codec.fail("decode_error", str(exc))
+        return events
 
     def close(self) -> list[Event]:
         """The body ended (EOF): the terminal event, if the stream had not produced one."""
@@ -137,13 +145,19 @@ def decode_raw(
     framer = PayloadFramer(max_event_bytes=max_event_bytes)
     feed = framer.feed
     for chunk in chunks:
-        payloads = feed(chunk)
+        failure: EventTooLargeError | None = None
+        try:
+            payloads = feed(chunk)
+        except EventTooLargeError as exc:
+            payloads, failure = exc.completed, exc
         if payloads:
             try:
                 # Sentinels decode to None; every native event is a struct, hence truthy.
                 yield from filter(None, map(native, payloads))
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 raise _invalid(exc, framer.position) from exc
+        if failure is not None:
+            raise failure
 
 
 async def adecode_raw(
@@ -157,13 +171,19 @@ async def adecode_raw(
     framer = PayloadFramer(max_event_bytes=max_event_bytes)
     feed = framer.feed
     async for chunk in chunks:
-        payloads = feed(chunk)
+        failure: EventTooLargeError | None = None
+        try:
+            payloads = feed(chunk)
+        except EventTooLargeError as exc:
+            payloads, failure = exc.completed, exc
         if payloads:
             try:
                 for typed in filter(None, map(native, payloads)):
                     yield typed
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 raise _invalid(exc, framer.position) from exc
+        if failure is not None:
+            raise failure
 
 
 def _invalid(exc: Exception, position: int) -> StreamDecodeError:

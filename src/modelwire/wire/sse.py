@@ -26,7 +26,7 @@ it is made depend only on the bytes, never on how they were cut into reads, and
 from __future__ import annotations
 
 import operator
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import msgspec
@@ -56,12 +56,19 @@ class EventTooLargeError(StreamDecodeError):
     ``offset`` is where in the stream (counting every byte received, BOM and CRs included)
     the offending line starts: the same whatever the read sizes, so a capture replayed with
     ``modelwire decode`` points at the same byte the live stream failed on.
+
+    ``completed`` holds what the failing read completed before the offending line (events, or
+    payloads for ``PayloadFramer``): they were received, so consumers deliver them before the
+    error, and the result never depends on where the reads ended.
     """
 
-    def __init__(self, limit: int, offset: int, *, data: bool = False) -> None:
+    def __init__(
+        self, limit: int, offset: int, *, data: bool = False, completed: list[Any] | None = None
+    ) -> None:
         self.limit = limit
         self.offset = offset
         self.data = data
+        self.completed: list[Any] = completed if completed is not None else []
         what = (
             f"SSE event data grows past max_event_bytes ({limit} bytes) at the line starting "
             f"at byte {offset}"
@@ -207,7 +214,7 @@ class _Framer:
         if end + 1 < len(chunk):
             tail += chunk[end + 1 :]
             if len(tail) > self._max:
-                raise self._too_long(base + end + 1)
+                raise self._too_long(base + end + 1, out)
         return out
 
     def _feed_with_cr(self, chunk: bytes, base: int) -> list[Any]:
@@ -232,7 +239,7 @@ class _Framer:
         if end + 1 < len(chunk):
             tail += chunk[end + 1 :]
             if len(tail) > self._max:
-                raise self._too_long(base + end + 1)
+                raise self._too_long(base + end + 1, out)
         return out
 
     def close(self) -> list[Any]:
@@ -267,8 +274,8 @@ class _Framer:
                 return self._base + at + shift
             shift = pairs
 
-    def _too_long(self, offset: int) -> EventTooLargeError:
-        return EventTooLargeError(self._max, offset)
+    def _too_long(self, offset: int, out: list[Any] | None = None) -> EventTooLargeError:
+        return EventTooLargeError(self._max, offset, completed=out)
 
     def _scan(self, buf: bytes, pos: int, size: int, out: list[Any]) -> None:
         """Process the LF-terminated lines in ``buf[pos:size]`` (``buf[size - 1]`` is an LF).
@@ -289,7 +296,7 @@ class _Framer:
         while pos < size:
             newline = find(b"\n", pos)  # always found before ``size``: buf[size - 1] is an LF
             if newline - pos > max_line:
-                raise self._too_long(self._offset(pos))
+                raise self._too_long(self._offset(pos), out)
             if not self._data and self._event is None:
                 after = newline + 1
                 if after < size and buf[after] == 0x0A:
@@ -305,7 +312,7 @@ class _Framer:
                     second = find(b"\n", after, size)
                     if second + 1 < size and buf[second + 1] == 0x0A:
                         if second - after > max_line:
-                            raise self._too_long(self._offset(after))
+                            raise self._too_long(self._offset(after), out)
                         value = after + 6 if buf[after + 5 : after + 6] == b" " else after + 5
                         if not payloads:
                             raw = buf[
@@ -338,7 +345,7 @@ class _Framer:
             self._data.append(value)
             self._data_size += len(value) + 1
             if self._data_size > self._max + 1:
-                raise EventTooLargeError(self._max, self._offset(at), data=True)
+                raise EventTooLargeError(self._max, self._offset(at), data=True, completed=out)
         elif name == b"event":
             self._event = _event_name(value)
         elif name == b"id" and b"\x00" not in value:
@@ -462,10 +469,10 @@ class PayloadFramer(_Framer):
                 if rest:  # the start of a block: the line machine takes it from here
                     self._pending, self._pending_size = b"", 0
                     self.position -= len(rest)
-                    out += self._feed(rest)
+                    out += _after(out, self._feed, rest)
                 return out
         if self._pending_size > self._max:
-            out += self._spill()
+            out += _after(out, self._spill)
         return out
 
     def _last_pending_byte(self) -> int:
@@ -496,6 +503,15 @@ class PayloadFramer(_Framer):
         self._pending, self._pending_size = b"", 0
         self._more.clear()
         return super().close()
+
+
+def _after(done: list[Any], step: Callable[..., list[Any]], *args: Any) -> list[Any]:
+    """``step(*args)``; a limit error it raises also carries ``done``, completed before it."""
+    try:
+        return step(*args)
+    except EventTooLargeError as exc:
+        exc.completed[:0] = done
+        raise
 
 
 def _run_payloads(run: bytes) -> list[bytes] | None:

@@ -190,3 +190,27 @@ def test_raw_mode_hands_over_the_events_before_a_bad_one_in_the_same_read() -> N
     assert next(items) == next(items)
     with pytest.raises(StreamDecodeError, match="invalid event data in the stream's first"):
         next(items)
+
+
+@pytest.mark.parametrize(
+    "oversized",
+    [
+        pytest.param(b"data: " + b"x" * 300 + b"\n\n", id="a-whole-line"),
+        pytest.param(b"data: " + b"x" * 300, id="an-unfinished-line"),
+        pytest.param(b"data: " + b"x" * 100 + b"\ndata: " + b"y" * 100 + b"\n", id="event-data"),
+    ],
+)
+def test_events_before_an_oversized_line_are_kept_at_any_read_size(oversized: bytes) -> None:
+    body = HELLO + HELLO + oversized
+    expected = None
+    for size in (len(body), 1, 7, len(HELLO), len(HELLO) * 2 + 3):
+        reads = [body[i : i + size] for i in range(0, len(body), size)]
+        events = list(decode("chat", reads, max_event_bytes=150))
+        assert [type(e) for e in events] == [Start, TextDelta, TextDelta, ErrorEvent], size
+        assert only_error(events).code == "decode_error"
+        assert expected in (None, events), f"read size {size} changed the events"
+        expected = events
+        raw = decode_raw("chat", reads, max_event_bytes=150)
+        assert next(raw) == next(raw)
+        with pytest.raises(StreamDecodeError, match="max_event_bytes"):
+            next(raw)
