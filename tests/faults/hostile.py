@@ -216,9 +216,9 @@ class HostileServer:
         asyncio.set_event_loop(self._loop)
 
         async def start() -> None:
-            server = await asyncio.start_server(
-                self._accept, "127.0.0.1", 0, limit=_MAX_HEAD, ssl=self._tls
-            )
+            # TLS is started by each handler's task (``_accept``), not by the listener, so a
+            # connection whose handshake fails is still one this server tracks and closes.
+            server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=_MAX_HEAD)
             started.set_result(server)
 
         try:
@@ -230,17 +230,19 @@ class HostileServer:
         self._loop.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
         self.open_connections += 1
         self._writers.add(writer)
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
-        conn = Conn(self, reader, writer)
         try:
+            if self._tls is not None:
+                await writer.start_tls(self._tls)
+            self.connections += 1
+            conn = Conn(self, reader, writer)
             await self._handler(conn)
             await _hold_until_eof(conn)
-        except (ConnectionError, asyncio.CancelledError):
+        except (ConnectionError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]

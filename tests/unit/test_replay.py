@@ -112,7 +112,7 @@ VECTORS = VECTORS_DIR
     ],
 )
 def test_the_wrong_wire_is_named_with_the_api_the_payloads_look_like(
-    vector: str, wire: str, actual: str, capsys: pytest.CaptureFixture[str]
+    vector: str, wire: str, actual: str, capsys: pytest.CaptureFixture[str], shared: Path
 ) -> None:
     path = VECTORS / f"{vector}.sse"
     code, _, err = run(capsys, "--wire", wire, str(path))
