@@ -227,6 +227,10 @@ class HostileServer:
             started.set_exception(exc)
             return
         self._loop.run_forever()
+        # A transport closed by ``close`` frees its socket in a callback the loop schedules for
+        # its next turn; give those turns before the loop closes, so no socket is left unclosed.
+        for _ in range(3):
+            self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -282,6 +286,7 @@ class HostileServer:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
+            await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks
 
         try:
             asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=_CLOSE_WAIT_S * 2)

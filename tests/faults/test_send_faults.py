@@ -484,6 +484,8 @@ async def test_a_certificate_that_does_not_verify_is_not_retried(
             with pytest.raises(ConnectionFailedError, match=r"certificate .* does not verify"):
                 await client.complete(PROVIDER, **HI)
             pool_is_clean(client)
+        # The server's side of the failed handshake is closed too (its handler has ended).
+        await until(lambda: self_signed.open_connections == 0)
     assert sleeps.delays == []
     assert self_signed.connections == 0  # no handshake completed
     assert self_signed.requests == 0
