@@ -60,10 +60,11 @@ import httpcore2._backends.anyio as anyio_backend
 import httpx
 import pytest
 
-from modelwire import Completed, ProviderInfo, ProviderRegistry, Request, WireApi, user
+from modelwire import Completed, ProviderRegistry, Request, user
 from modelwire._bench_mock import MockProcess
 from modelwire.client import Client
 
+from _loopback import ENV, PROVIDER, loopback_registry
 from _ratio import FAST
 
 SMALL = 500
@@ -83,9 +84,6 @@ KEEPALIVE_S = 300.0
 _FDS = Path("/proc/self/fd")
 HUGE_ENABLED = os.environ.get("MODELWIRE_BENCH_10K", "") not in ("", "0")
 
-PROVIDER = "loop"
-KEY_VARIABLE = "MODELWIRE_BENCH_KEY"
-ENV = {KEY_VARIABLE: "sk-bench"}
 HEADERS = {
     "x-mock-output-tokens": str(OUTPUT_TOKENS),
     "x-mock-ttft-ms": str(TTFT_MS),
@@ -170,16 +168,7 @@ class Results:
 
 
 def _registry(base_url: str) -> ProviderRegistry:
-    registry = ProviderRegistry.from_config(env={}, catalog=None)
-    info = ProviderInfo(
-        name="Loopback",
-        base_url=base_url,
-        wire_api=WireApi.CHAT,
-        env_key=KEY_VARIABLE,
-        http_headers=HEADERS,
-    )
-    registry.register(PROVIDER, info)
-    return registry
+    return loopback_registry(base_url, HEADERS)
 
 
 def _client(registry: ProviderRegistry, size: int) -> Client:

@@ -83,11 +83,9 @@ import pytest
 from modelwire import (
     Completed,
     ErrorEvent,
-    ProviderInfo,
     ProviderRegistry,
     Request,
     TextDelta,
-    WireApi,
     user,
 )
 from modelwire._bench_mock import MockProcess
@@ -95,6 +93,7 @@ from modelwire.client import Client
 from modelwire.transport import Transport
 from modelwire.wire import StreamDecoding, encode
 
+from _loopback import ENV, KEY_VARIABLE, PROVIDER, loopback_registry
 from _ratio import FAST
 
 CONCURRENCIES = (1, 64)
@@ -114,9 +113,6 @@ OPENAI_GATE = {1: 3.0, 64: 2.5}
 pool but 3.5-4.7 on httpcore 1.0's, whose bookkeeping cost varies from run to run."""
 
 KEEPALIVE_S = 60.0
-PROVIDER = "loop"
-KEY_VARIABLE = "MODELWIRE_BENCH_KEY"
-ENV = {KEY_VARIABLE: "sk-bench"}
 HEADERS = {"x-mock-output-tokens": str(OUTPUT_TOKENS)}
 REQUEST = Request(model="mock-model", messages=(user("hello"),))
 OPENAI_MESSAGES = [{"role": "user", "content": "hello"}]
@@ -210,16 +206,7 @@ def _limits(transport: Transport) -> httpx.Limits:
 
 
 def _registry(base_url: str) -> ProviderRegistry:
-    registry = ProviderRegistry.from_config(env={}, catalog=None)
-    info = ProviderInfo(
-        name="Loopback",
-        base_url=base_url,
-        wire_api=WireApi.CHAT,
-        env_key=KEY_VARIABLE,
-        http_headers=HEADERS,
-    )
-    registry.register(PROVIDER, info)
-    return registry
+    return loopback_registry(base_url, HEADERS)
 
 
 def _modelwire(client: Client) -> Callable[[], Awaitable[None]]:

@@ -4,10 +4,6 @@ mock`` in its own process, as a user would point them."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import openai
 import orjson
 import pytest
 
+from modelwire._bench_mock import MockProcess
 from modelwire.mock import MockProvider
 from modelwire.wire import Usage, decode
 
@@ -123,27 +120,10 @@ def test_a_request_log_that_cannot_be_written_fails_when_the_mock_is_made(tmp_pa
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """``modelwire mock`` in a child process, as the README starts it; its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "modelwire", "mock", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().strip()
-        assert first.startswith("listening on http://127.0.0.1:"), first
-        yield first.removeprefix("listening on ")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate(timeout=5)
+    """``modelwire mock`` in a child process (the one ``modelwire bench`` starts); its base URL.
+    ``MockProcess`` fails unless the child says it listens on 127.0.0.1."""
+    with MockProcess() as mock:
+        yield mock.base_url
 
 
 @pytest.fixture
