@@ -1,4 +1,5 @@
-"""The providers that exist before any catalog or config: OpenAI, Amazon Bedrock, Ollama, LM Studio.
+"""The providers that exist before any catalog or config: OpenAI, Amazon Bedrock (Mantle and
+Runtime), Ollama, LM Studio.
 
 Each built-in also declares which keys a ``[model_providers.<id>]`` table with its id may change.
 The runtime this mirrors silently drops such tables for every built-in but Bedrock; here a
@@ -7,6 +8,7 @@ key a built-in cannot take is an error that says which keys it can, so nothing i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from .errors import ConfigError
@@ -14,6 +16,8 @@ from .providers import DEFAULT_OPENAI_BASE_URL, ProviderAwsInfo, ProviderInfo, W
 
 __all__ = [
     "AMAZON_BEDROCK_ID",
+    "AMAZON_BEDROCK_RUNTIME_ID",
+    "BEDROCK_IDS",
     "BEDROCK_MANTLE_REGIONS",
     "BUILT_IN_IDS",
     "LMSTUDIO_ID",
@@ -22,15 +26,20 @@ __all__ = [
     "OVERRIDABLE_KEYS",
     "REMOVED_IDS",
     "bedrock_base_url",
+    "bedrock_endpoint",
     "bedrock_region",
+    "bedrock_runtime_base_url",
+    "bedrock_signing_service",
     "built_in_providers",
 ]
 
 OPENAI_ID = "openai"
 AMAZON_BEDROCK_ID = "amazon-bedrock"
+AMAZON_BEDROCK_RUNTIME_ID = "amazon-bedrock-runtime"
+BEDROCK_IDS = (AMAZON_BEDROCK_ID, AMAZON_BEDROCK_RUNTIME_ID)
 OLLAMA_ID = "ollama"
 LMSTUDIO_ID = "lmstudio"
-BUILT_IN_IDS = (OPENAI_ID, AMAZON_BEDROCK_ID, OLLAMA_ID, LMSTUDIO_ID)
+BUILT_IN_IDS = (OPENAI_ID, AMAZON_BEDROCK_ID, AMAZON_BEDROCK_RUNTIME_ID, OLLAMA_ID, LMSTUDIO_ID)
 
 DEFAULT_OLLAMA_PORT = 11434
 DEFAULT_LMSTUDIO_PORT = 1234
@@ -55,6 +64,14 @@ BEDROCK_MANTLE_REGIONS = frozenset(
     }
 )
 BEDROCK_CLIENT_AGENT_HEADER = "x-amzn-mantle-client-agent"
+# A region is part of a host name here, so only its documented shape is let in ("us-east-1",
+# "us-gov-west-1", "ap-southeast-3"): anything else could redirect requests elsewhere.
+_REGION_SHAPE = re.compile(r"[a-z]+(-[a-z]+)+-[0-9]+")
+# What SigV4 signs for: Mantle's own service name, and the one the regional runtime uses.
+_SIGNING_SERVICES: Mapping[str, str] = {
+    AMAZON_BEDROCK_ID: "bedrock-mantle",
+    AMAZON_BEDROCK_RUNTIME_ID: "bedrock",
+}
 
 # Ids that used to exist and now only produce an error telling the user what to use instead.
 REMOVED_IDS: Mapping[str, str] = {
@@ -75,6 +92,7 @@ _TRANSPORT_KNOBS = (
 # ``aws`` stands for its ``profile`` and ``region``.
 OVERRIDABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     AMAZON_BEDROCK_ID: ("base_url", "auth", "http_headers", "aws"),
+    AMAZON_BEDROCK_RUNTIME_ID: ("base_url", "auth", "http_headers", "aws"),
     OPENAI_ID: (*_TRANSPORT_KNOBS, "websocket_connect_timeout_ms"),
     OLLAMA_ID: _TRANSPORT_KNOBS,
     LMSTUDIO_ID: _TRANSPORT_KNOBS,
@@ -97,7 +115,7 @@ def _oss_base_url(default_port: int, env: Mapping[str, str]) -> str:
 
 
 def built_in_providers(env: Mapping[str, str]) -> dict[str, ProviderInfo]:
-    """The four built-ins, with the OSS providers' address taken from ``env``."""
+    """The five built-ins, with the OSS providers' address taken from ``env``."""
     return {
         OPENAI_ID: ProviderInfo(
             name="OpenAI",
@@ -118,6 +136,14 @@ def built_in_providers(env: Mapping[str, str]) -> dict[str, ProviderInfo]:
             wire_api=WireApi.RESPONSES,
             aws=ProviderAwsInfo(),
             http_headers={BEDROCK_CLIENT_AGENT_HEADER: "modelwire"},
+        ),
+        AMAZON_BEDROCK_RUNTIME_ID: ProviderInfo(
+            name="Amazon Bedrock Runtime",
+            # The regional bedrock-runtime endpoint, derived like Mantle's: see
+            # ``bedrock_runtime_base_url``. It takes no Mantle client-agent header.
+            base_url=None,
+            wire_api=WireApi.RESPONSES,
+            aws=ProviderAwsInfo(),
         ),
         OLLAMA_ID: ProviderInfo(
             name="Ollama",
@@ -146,6 +172,7 @@ def bedrock_region(aws: ProviderAwsInfo | None, env: Mapping[str, str]) -> str:
 
 def bedrock_base_url(region: str) -> str:
     """Bedrock Mantle's OpenAI-compatible endpoint for ``region``; other regions are an error."""
+    _check_region_shape(AMAZON_BEDROCK_ID, region)
     if region not in BEDROCK_MANTLE_REGIONS:
         raise ConfigError(
             f"Amazon Bedrock Mantle is not served in region {region!r}",
@@ -154,3 +181,32 @@ def bedrock_base_url(region: str) -> str:
             "or set model_providers.amazon-bedrock.base_url",
         )
     return f"https://bedrock-mantle.{region}.api.aws/openai/v1"
+
+
+def bedrock_runtime_base_url(region: str) -> str:
+    """The regional bedrock-runtime OpenAI-compatible endpoint. Unlike Mantle, AWS serves it
+    in every commercial region, so any region of the right shape is accepted."""
+    _check_region_shape(AMAZON_BEDROCK_RUNTIME_ID, region)
+    return f"https://bedrock-runtime.{region}.amazonaws.com/openai/v1"
+
+
+def bedrock_endpoint(provider_id: str, region: str) -> str:
+    """The derived base URL of either Bedrock built-in for ``region``."""
+    if provider_id == AMAZON_BEDROCK_RUNTIME_ID:
+        return bedrock_runtime_base_url(region)
+    return bedrock_base_url(region)
+
+
+def bedrock_signing_service(provider_id: str) -> str:
+    """The SigV4 service name of a Bedrock built-in's requests."""
+    return _SIGNING_SERVICES[provider_id]
+
+
+def _check_region_shape(provider_id: str, region: str) -> None:
+    if _REGION_SHAPE.fullmatch(region) is None:
+        raise ConfigError(
+            f"{region!r} is not an AWS region name",
+            key_path=f"model_providers.{provider_id}.aws.region",
+            hint="use a region such as 'us-east-1' (from aws.region, AWS_REGION or "
+            "AWS_DEFAULT_REGION)",
+        )

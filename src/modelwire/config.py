@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from .builtins import BUILT_IN_IDS, OVERRIDABLE_KEYS, REMOVED_IDS
+from .builtins import BEDROCK_IDS, BUILT_IN_IDS, OVERRIDABLE_KEYS, REMOVED_IDS
 from .errors import ConfigError
 from .providers import ProviderInfo, WireApi
 from .providers import _key as _toml_key
@@ -29,6 +29,7 @@ __all__ = [
     "Config",
     "auth_home",
     "config_path",
+    "custom_provider_problems",
     "load_config",
     "modelwire_home",
 ]
@@ -180,7 +181,7 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         if not info.name:
             info = msgspec.structs.replace(info, name=provider_id)
         info = _anchor_auth_cwd(info, file)
-        problems = info.conflicts()
+        problems = custom_provider_problems(info)
         if problems:
             raise ConfigError("; ".join(problems), file=file, key_path=prefix)
         custom[provider_id] = info
@@ -193,6 +194,17 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         model_providers=custom,
         built_in_overrides=overrides,
     )
+
+
+def custom_provider_problems(info: ProviderInfo) -> list[str]:
+    """What keeps ``info`` from being a provider of the user's own (a config table or a
+    ``register`` call): the definition's own conflicts, and ``aws``, which only the Bedrock
+    built-ins take — their endpoints, signing service and model lists are known; a custom
+    one's are not."""
+    problems = info.conflicts()
+    if info.aws is not None:
+        problems.insert(0, f"aws is only supported for {' and '.join(BEDROCK_IDS)}")
+    return problems
 
 
 def _decode_provider(table: dict[str, Any], *, prefix: str, file: Path | None) -> ProviderInfo:

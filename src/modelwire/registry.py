@@ -19,15 +19,15 @@ import msgspec
 
 from ._redact import mask_urls_in
 from .builtins import (
-    AMAZON_BEDROCK_ID,
+    BEDROCK_IDS,
     OPENAI_ID,
     OSS_BASE_URL_ENV,
     REMOVED_IDS,
-    bedrock_base_url,
+    bedrock_endpoint,
     bedrock_region,
     built_in_providers,
 )
-from .config import BuiltInOverride, Config, load_config
+from .config import BuiltInOverride, Config, custom_provider_problems, load_config
 from .errors import ConfigError, UnknownProviderError
 from .providers import ProviderAwsInfo, ProviderInfo
 from .providers import _key as _toml_key
@@ -186,7 +186,7 @@ class ProviderRegistry:
                 key_path=path,
                 hint="register it under another id",
             )
-        problems = info.conflicts()
+        problems = custom_provider_problems(info)
         if problems:
             raise ConfigError("; ".join(problems), key_path=path)
         if not info.name:
@@ -276,9 +276,9 @@ def _apply_override(info: ProviderInfo, override: BuiltInOverride) -> ProviderIn
 
 
 def _resolve_built_in(provider_id: str, info: ProviderInfo, env: Mapping[str, str]) -> Provider:
-    if provider_id == AMAZON_BEDROCK_ID and info.base_url is None:
+    if provider_id in BEDROCK_IDS and info.base_url is None:
         try:
-            url = bedrock_base_url(bedrock_region(info.aws, env))
+            url = bedrock_endpoint(provider_id, bedrock_region(info.aws, env))
         except ConfigError as exc:
             return Provider(provider_id, info, ProviderSource.BUILT_IN, error=exc)
         info = msgspec.structs.replace(info, base_url=url)

@@ -6,8 +6,11 @@ import pytest
 
 from modelwire.builtins import (
     BEDROCK_MANTLE_REGIONS,
+    OVERRIDABLE_KEYS,
     bedrock_base_url,
     bedrock_region,
+    bedrock_runtime_base_url,
+    bedrock_signing_service,
     built_in_providers,
 )
 from modelwire.errors import ConfigError
@@ -37,6 +40,47 @@ def test_amazon_bedrock_row() -> None:
     assert bedrock.auth_kind is AuthKind.AWS_SIGV4
     assert bedrock.http_headers == {"x-amzn-mantle-client-agent": "modelwire"}
     assert bedrock.conflicts() == []
+
+
+def test_amazon_bedrock_runtime_is_bedrock_without_the_mantle_client_agent() -> None:
+    built_ins = built_in_providers({})
+    runtime = built_ins["amazon-bedrock-runtime"]
+    assert runtime.name == "Amazon Bedrock Runtime"
+    assert runtime.wire_api is WireApi.RESPONSES
+    assert runtime.auth_kind is AuthKind.AWS_SIGV4
+    assert runtime.aws == ProviderAwsInfo()
+    assert runtime.base_url is None
+    assert runtime.http_headers is None
+    assert not runtime.supports_websockets
+    assert not runtime.supports_standalone_web_search
+    assert not runtime.requires_openai_auth
+    assert runtime.conflicts() == []
+    assert OVERRIDABLE_KEYS["amazon-bedrock-runtime"] == OVERRIDABLE_KEYS["amazon-bedrock"]
+
+
+def test_each_bedrock_built_in_signs_for_its_own_service() -> None:
+    assert bedrock_signing_service("amazon-bedrock") == "bedrock-mantle"
+    assert bedrock_signing_service("amazon-bedrock-runtime") == "bedrock"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-1", "ca-central-1", "us-gov-west-1"])
+def test_bedrock_runtime_base_url_is_the_regional_runtime_endpoint(region: str) -> None:
+    assert (
+        bedrock_runtime_base_url(region)
+        == f"https://bedrock-runtime.{region}.amazonaws.com/openai/v1"
+    )
+
+
+@pytest.mark.parametrize(
+    "region", ["evil.example/x", "us-east-1.attacker", "US-EAST-1", "us_east_1", "east", ""]
+)
+@pytest.mark.parametrize("derive", [bedrock_base_url, bedrock_runtime_base_url])
+def test_a_region_that_is_not_a_region_name_never_becomes_part_of_a_host(
+    derive: object, region: str
+) -> None:
+    assert callable(derive)
+    with pytest.raises(ConfigError, match="is not an AWS region name"):
+        derive(region)
 
 
 @pytest.mark.parametrize(

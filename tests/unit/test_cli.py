@@ -48,6 +48,11 @@ BEDROCK_US_EAST_1 = "https://bedrock-mantle.us-east-1.api.aws/openai/v1"
 BUILT_INS = {
     "openai": ("OpenAI", "openai", "https://api.openai.com/v1"),
     "amazon-bedrock": ("Amazon Bedrock", "aws-sigv4", BEDROCK_US_EAST_1),
+    "amazon-bedrock-runtime": (
+        "Amazon Bedrock Runtime",
+        "aws-sigv4",
+        "https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1",
+    ),
     "ollama": ("Ollama", "none", "http://localhost:11434/v1"),
     "lmstudio": ("LM Studio", "none", "http://localhost:1234/v1"),
 }
@@ -171,7 +176,7 @@ def test_providers_json_lists_every_builtin_with_its_auth_kind(cli: Cli, provide
 
 def test_providers_json_lists_builtins_first_even_without_a_config(cli: Cli, home: Path) -> None:
     rows = listing(cli("providers", "--json"))
-    assert list(rows)[:4] == list(BUILT_INS)
+    assert list(rows)[: len(BUILT_INS)] == list(BUILT_INS)
     assert not home.exists(), "listing must not create the config"
 
 
@@ -781,7 +786,7 @@ def test_providers_json_includes_catalog_providers_with_model_counts(cli: Cli) -
     assert groq["env_key"] == "GROQ_API_KEY"
     assert isinstance(groq["models"], int)
     assert groq["models"] > 0
-    assert list(rows)[:4] == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+    assert list(rows)[: len(BUILT_INS)] == list(BUILT_INS)
 
 
 def test_configured_provider_redirects_a_catalog_provider(cli: Cli, config: Path) -> None:

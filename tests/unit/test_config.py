@@ -12,7 +12,7 @@ import pytest
 
 from modelwire.config import config_path, load_config, modelwire_home
 from modelwire.errors import ConfigError
-from modelwire.providers import AuthKind, ProviderAuthInfo, WireApi
+from modelwire.providers import AuthKind, ProviderAuthInfo, ProviderAwsInfo, WireApi
 
 SEED_CUSTOM_PROVIDER = """
 [model_providers.example]
@@ -275,22 +275,51 @@ def test_blank_top_level_strings_are_rejected(config_file: Path, key: str) -> No
 
 
 @pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("provider_id", ["amazon-bedrock", "amazon-bedrock-runtime"])
 @pytest.mark.parametrize(
     ("body", "rejected"),
     [
         ('wire_api = "chat"\n', "wire_api"),
         ('name = "Custom Bedrock"\nenv_key = "K"\n', "env_key, name"),
-        ('[model_providers.amazon-bedrock.aws]\nsecret = "s"\n', "aws.secret"),
+        ("supports_websockets = true\n", "supports_websockets"),
+        ('[model_providers.ID.aws]\nsecret = "s"\n', "aws.secret"),
     ],
 )
-def test_amazon_bedrock_rejects_keys_it_cannot_change(
-    config_file: Path, body: str, rejected: str
+def test_each_bedrock_built_in_rejects_keys_it_cannot_change_naming_them(
+    config_file: Path, provider_id: str, body: str, rejected: str
 ) -> None:
-    error = load_error(write(config_file, f"[model_providers.amazon-bedrock]\n{body}"))
-    assert error.key_path == "model_providers.amazon-bedrock"
+    text = f"[model_providers.{provider_id}]\n{body.replace('.ID.', f'.{provider_id}.')}"
+    error = load_error(write(config_file, text))
+    assert error.key_path == f"model_providers.{provider_id}"
     assert f"{rejected} cannot be changed" in error.message
     assert error.hint is not None
     assert "base_url, auth, http_headers, aws.profile, aws.region" in error.hint
+
+
+@pytest.mark.parametrize("provider_id", ["amazon-bedrock", "amazon-bedrock-runtime"])
+def test_each_bedrock_built_in_takes_every_key_it_can_change(
+    config_file: Path, provider_id: str
+) -> None:
+    text = (
+        f"[model_providers.{provider_id}]\n"
+        'base_url = "https://proxy.example/v1"\n'
+        'http_headers = { x-team = "core" }\n'
+        f"[model_providers.{provider_id}.auth]\n"
+        'command = "print-token"\n'
+        f"[model_providers.{provider_id}.aws]\n"
+        'profile = "work"\nregion = "eu-west-1"\n'
+    )
+    override = load_config(write(config_file, text)).built_in_overrides[provider_id]
+    assert override.keys == {"base_url", "http_headers", "auth", "aws"}
+    assert override.values.aws == ProviderAwsInfo(profile="work", region="eu-west-1")
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_aws_is_refused_for_a_provider_of_ones_own(config_file: Path) -> None:
+    text = '[model_providers.my-bedrock]\nbase_url = "https://x.example/v1"\n'
+    error = load_error(write(config_file, text + "[model_providers.my-bedrock.aws]\n"))
+    assert error.key_path == "model_providers.my-bedrock"
+    assert "aws is only supported for amazon-bedrock and amazon-bedrock-runtime" in error.message
 
 
 @pytest.mark.usefixtures("unchanged")

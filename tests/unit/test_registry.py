@@ -11,6 +11,8 @@ from modelwire.errors import ConfigError, UnknownProviderError
 from modelwire.providers import AuthKind, ProviderAuthInfo, ProviderAwsInfo, ProviderInfo, WireApi
 from modelwire.registry import CatalogListing, ProviderRegistry, ProviderSource
 
+BUILT_IN_ORDER = ["openai", "amazon-bedrock", "amazon-bedrock-runtime", "ollama", "lmstudio"]
+
 
 class CountingCatalog:
     """A catalog source that records how often it is read."""
@@ -43,9 +45,9 @@ def registry(
 
 def test_built_ins_exist_before_any_catalog_or_config() -> None:
     reg = registry()
-    assert list(reg.ids()) == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+    assert list(reg.ids()) == BUILT_IN_ORDER
     assert all(p.source is ProviderSource.BUILT_IN for p in reg)
-    assert len(reg) == 4
+    assert len(reg) == 5
 
 
 def test_configured_providers_extend_the_built_ins() -> None:
@@ -73,7 +75,7 @@ def test_catalog_entries_join_but_config_wins_and_built_ins_are_never_replaced()
     ids = list(reg.ids())
     assert ids.count("openrouter") == 1
     assert ids.count("openai") == 1
-    assert len(reg) == len(ids) == 6
+    assert len(reg) == len(ids) == 7
 
 
 def test_catalog_is_not_read_for_built_in_or_configured_lookups_and_read_once_otherwise() -> None:
@@ -131,13 +133,50 @@ def test_bedrock_base_url_follows_the_region() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("table", "env", "region"),
+    [
+        ({}, {}, "us-east-1"),
+        ({}, {"AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3"),
+        ({}, {"AWS_REGION": "us-west-1", "AWS_DEFAULT_REGION": "eu-west-3"}, "us-west-1"),
+        ({"aws": {"region": " ca-central-1 "}}, {"AWS_REGION": "us-west-1"}, "ca-central-1"),
+    ],
+)
+def test_bedrock_runtime_base_url_follows_the_same_region_resolution(
+    table: dict[str, object], env: dict[str, str], region: str
+) -> None:
+    reg = registry({"model_providers": {"amazon-bedrock-runtime": table}}, env=env)
+    runtime = reg["amazon-bedrock-runtime"]
+    assert runtime.base_url == f"https://bedrock-runtime.{region}.amazonaws.com/openai/v1"
+
+
+def test_a_bedrock_runtime_base_url_override_is_used_as_given() -> None:
+    proxy = "https://bedrock-proxy.example/openai/v1"
+    reg = registry(
+        {"model_providers": {"amazon-bedrock-runtime": {"base_url": proxy}}},
+        env={"AWS_REGION": "not a region"},
+    )
+    assert reg["amazon-bedrock-runtime"].base_url == proxy
+    assert reg["amazon-bedrock"].error is not None
+
+
+def test_register_refuses_aws_for_a_provider_of_ones_own() -> None:
+    with pytest.raises(ConfigError, match="aws is only supported for amazon-bedrock and"):
+        registry().register(
+            "my-bedrock", ProviderInfo(base_url="https://x.example/v1", aws=ProviderAwsInfo())
+        )
+
+
 def test_bedrock_in_an_unserved_region_is_listed_but_unusable() -> None:
     reg = registry(env={"AWS_REGION": "ca-central-1"})
     bedrock = reg["amazon-bedrock"]
     assert bedrock.error is not None
-    assert [p.id for p in reg] == ["openai", "amazon-bedrock", "ollama", "lmstudio"]
+    assert [p.id for p in reg] == BUILT_IN_ORDER
     with pytest.raises(ConfigError, match="not served in region 'ca-central-1'"):
         _ = bedrock.base_url
+    runtime = reg["amazon-bedrock-runtime"]
+    assert runtime.error is None
+    assert runtime.base_url == "https://bedrock-runtime.ca-central-1.amazonaws.com/openai/v1"
     with pytest.raises(ConfigError):
         bedrock.usable()
     assert reg["openai"].usable().base_url == "https://api.openai.com/v1"

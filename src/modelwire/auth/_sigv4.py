@@ -1,4 +1,4 @@
-"""AWS SigV4 for Amazon Bedrock Mantle: credentials resolved once, every attempt signed afresh.
+"""AWS SigV4 for Amazon Bedrock: credentials resolved once, every attempt signed afresh.
 
 The signature itself comes from aws-requests-auth, which is written for ``requests``: its
 signing function reads only ``method``, ``url`` and ``body`` off the request it is given, so a
@@ -15,8 +15,10 @@ module:
   set; the body is covered all the same, because its hash is part of the canonical request.
 
 Signing that small fixed set means a proxy that adds or rewrites other headers cannot break the
-signature. Headers whose names contain ``_`` are dropped before signing, since Bedrock Mantle
-does not pass them through. ``AWS_BEARER_TOKEN_BEDROCK`` (a Bedrock API key) bypasses signing.
+signature. For Bedrock Mantle (service ``bedrock-mantle``), headers whose names contain ``_`` are
+dropped before signing, since its front door does not pass them through; the regional
+bedrock-runtime endpoint (service ``bedrock``) keeps them. ``AWS_BEARER_TOKEN_BEDROCK`` (a
+Bedrock API key) bypasses signing for both.
 
 Credentials come from the ``env`` mapping's standard variables, or, for a configured profile or
 when the variables are unset, from botocore (optional: ``modelwire[aws]``). botocore can block
@@ -41,7 +43,13 @@ import aws_requests_auth.aws_auth as _aws_auth  # type: ignore[import-untyped]
 import httpx
 
 from .._redact import MASK
-from ..builtins import bedrock_base_url, bedrock_region
+from ..builtins import (
+    AMAZON_BEDROCK_ID,
+    BEDROCK_IDS,
+    bedrock_endpoint,
+    bedrock_region,
+    bedrock_signing_service,
+)
 from ..errors import AuthError, ConfigError
 from ..providers import AuthKind
 from ..registry import Provider
@@ -50,6 +58,7 @@ from ._keys import HeaderCredentials
 
 __all__ = [
     "BEARER_TOKEN_ENV",
+    "RUNTIME_SERVICE",
     "SERVICE",
     "AwsKeys",
     "BotocoreKeys",
@@ -61,6 +70,7 @@ __all__ = [
 ]
 
 SERVICE = "bedrock-mantle"
+RUNTIME_SERVICE = "bedrock"
 BEARER_TOKEN_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 _ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
 _SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
@@ -394,7 +404,8 @@ class SigV4Credentials(Credentials):
     """Signs each attempt with SigV4 for ``service`` in ``region``.
 
     ``clock`` is read once per signature; tests replace it (the attribute or the argument)
-    to pin the signing time.
+    to pin the signing time. ``drop_underscore_headers`` is for endpoints that lose such
+    headers before verifying the signature (Bedrock Mantle).
     """
 
     kind = AuthKind.AWS_SIGV4
@@ -406,10 +417,12 @@ class SigV4Credentials(Credentials):
         region: str,
         service: str = SERVICE,
         clock: Clock | None = None,
+        drop_underscore_headers: bool = True,
     ) -> None:
         self.description = source.description
         self.region = region
         self.service = service
+        self.drop_underscore_headers = drop_underscore_headers
         self.clock: Clock = clock or _now
         self._source = source
         self._signed_with: tuple[AwsKeys, ...] = ()
@@ -421,7 +434,12 @@ class SigV4Credentials(Credentials):
         if not self._signed_with or self._signed_with[-1] != keys:
             self._signed_with = (*self._signed_with[-1:], keys)
         headers = request.headers
-        for name in [n for n in headers if "_" in n or n.lower() in _SIGNATURE_HEADERS]:
+        dropped = [
+            name
+            for name in headers
+            if name.lower() in _SIGNATURE_HEADERS or (self.drop_underscore_headers and "_" in name)
+        ]
+        for name in dropped:
             del headers[name]
         try:
             body = request.content
@@ -480,15 +498,16 @@ class SigV4Credentials(Credentials):
 def signing_region(provider: Provider, env: Mapping[str, str]) -> str:
     """The region requests are signed for: ``aws.region``, ``AWS_REGION``, ``AWS_DEFAULT_REGION``.
 
-    When the base URL is Bedrock Mantle's own endpoint, the region must be one Mantle serves and
-    the endpoint's own (a mismatch would only come back as an opaque 403). Any other base URL —
-    a proxy, a test server — is signed for the region as configured.
+    When the base URL is the Bedrock built-in's own derived endpoint kind (Mantle's
+    ``bedrock-mantle.*.api.aws``, the runtime's ``bedrock-runtime.*.amazonaws.com``), it must be
+    that endpoint for the signing region (a mismatch would only come back as an opaque 403).
+    Any other base URL — a proxy, a test server — is signed for the region as configured.
     """
     region = bedrock_region(provider.info.aws, env)
     host = httpx.URL(provider.base_url).host
-    if not host.startswith("bedrock-mantle.") or not host.endswith(".api.aws"):
+    if provider.id not in BEDROCK_IDS or not _is_own_endpoint_kind(provider.id, host):
         return region
-    expected = httpx.URL(bedrock_base_url(region)).host
+    expected = httpx.URL(bedrock_endpoint(provider.id, region)).host
     if host != expected:
         raise ConfigError(
             f"{provider.id} sends requests to {host} but signs them for region {region!r}",
@@ -497,6 +516,12 @@ def signing_region(provider: Provider, env: Mapping[str, str]) -> str:
             "or set aws.region",
         )
     return region
+
+
+def _is_own_endpoint_kind(provider_id: str, host: str) -> bool:
+    if provider_id == AMAZON_BEDROCK_ID:
+        return host.startswith("bedrock-mantle.") and host.endswith(".api.aws")
+    return host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com")
 
 
 def sigv4_credentials(
@@ -519,4 +544,16 @@ def sigv4_credentials(
             description=f"the environment variable {BEARER_TOKEN_ENV}",
         )
     region = signing_region(provider, env)
-    return SigV4Credentials(_key_source(provider, env), region=region, clock=clock)
+    return SigV4Credentials(
+        _key_source(provider, env),
+        region=region,
+        service=_signing_service(provider.id),
+        clock=clock,
+        drop_underscore_headers=provider.id == AMAZON_BEDROCK_ID,
+    )
+
+
+def _signing_service(provider_id: str) -> str:
+    """The Bedrock built-ins' own service names; any other provider given ``aws`` in code
+    (the registry keeps config from doing so) signs as Mantle does."""
+    return bedrock_signing_service(provider_id) if provider_id in BEDROCK_IDS else SERVICE

@@ -35,6 +35,7 @@ _WELL_KNOWN = {
     "openai": "openai",
     "anthropic": "anthropic",
     "amazon-bedrock": "aws.bedrock",
+    "amazon-bedrock-runtime": "aws.bedrock",
     "deepseek": "deepseek",
     "groq": "groq",
     "perplexity": "perplexity",

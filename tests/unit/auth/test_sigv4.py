@@ -32,6 +32,7 @@ from modelwire import Client, Completed, ProviderRegistry, Request, TextDelta, u
 from modelwire._redact import MASK
 from modelwire.auth import HeaderCredentials, credentials_for
 from modelwire.auth._sigv4 import (
+    RUNTIME_SERVICE,
     SERVICE,
     AwsKeys,
     BotocoreKeys,
@@ -41,11 +42,13 @@ from modelwire.auth._sigv4 import (
 from modelwire.config import validate_config
 from modelwire.errors import AuthError, ConfigError
 from modelwire.mock import MockBehavior, MockProvider
-from modelwire.providers import AuthKind
+from modelwire.providers import AuthKind, ProviderAwsInfo
 from modelwire.registry import Provider
 from modelwire.transport import Call, CallObserver, RetryPolicy, Transport
 
 BEDROCK = "amazon-bedrock"
+RUNTIME = "amazon-bedrock-runtime"
+SERVICES = {BEDROCK: SERVICE, RUNTIME: RUNTIME_SERVICE}
 ACCESS_KEY = "AKIDMODELWIRETEST"
 SECRET_KEY = "wJalrXUtnFEMI-modelwire-secret-key"
 TOKEN = "FwoGZXIvYXdzEJr-modelwire-session-token"
@@ -81,18 +84,22 @@ async def no_sleep(seconds: float) -> None:
     await anyio.lowlevel.checkpoint()
 
 
-def bedrock(env: dict[str, str], **table: Any) -> Provider:
-    """The built-in as a registry built from ``env`` and a ``[model_providers.amazon-bedrock]``
+def bedrock(env: dict[str, str], provider_id: str = BEDROCK, **table: Any) -> Provider:
+    """The built-in as a registry built from ``env`` and a ``[model_providers.<provider_id>]``
     table resolves it."""
-    config = validate_config({"model_providers": {BEDROCK: table}} if table else {})
-    return ProviderRegistry.from_config(config, env=env, catalog=None).get(BEDROCK)
+    config = validate_config({"model_providers": {provider_id: table}} if table else {})
+    return ProviderRegistry.from_config(config, env=env, catalog=None).get(provider_id)
 
 
 def bedrock_client(
-    mock: MockProvider, env: dict[str, str], observer: CallObserver | None = None, **table: Any
+    mock: MockProvider,
+    env: dict[str, str],
+    observer: CallObserver | None = None,
+    provider_id: str = BEDROCK,
+    **table: Any,
 ) -> Client:
     config = validate_config(
-        {"model_providers": {BEDROCK: {"base_url": mock.url("/openai/v1"), **table}}}
+        {"model_providers": {provider_id: {"base_url": mock.url("/openai/v1"), **table}}}
     )
     registry = ProviderRegistry.from_config(config, env=env, catalog=None)
     transport = Transport(
@@ -101,19 +108,24 @@ def bedrock_client(
     return Client(registry, env=env, transport=transport)
 
 
-def sigv4_of(client: Client) -> SigV4Credentials:
-    credentials = client.credentials(client.provider(BEDROCK))
+def sigv4_of(client: Client, provider_id: str = BEDROCK) -> SigV4Credentials:
+    credentials = client.credentials(client.provider(provider_id))
     assert isinstance(credentials, SigV4Credentials)
     return credentials
 
 
 def botocore_authorization(
-    request: httpx.Request, region: str, token: str | None, monkeypatch: pytest.MonkeyPatch
+    request: httpx.Request,
+    region: str,
+    token: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str = SERVICE,
+    when: dt.datetime = WHEN,
 ) -> str:
     """botocore's ``Authorization`` for the same method, URL, body, keys and time, with only
     the headers aws-requests-auth signs (botocore adds the date and token itself)."""
     monkeypatch.setattr(
-        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: WHEN.replace(tzinfo=None)
+        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: when.replace(tzinfo=None)
     )
     reference = AWSRequest(
         method=request.method,
@@ -121,7 +133,7 @@ def botocore_authorization(
         data=request.content,
         headers={"host": request.headers["host"]},
     )
-    signer = SigV4Auth(BotocoreStaticCredentials(ACCESS_KEY, SECRET_KEY, token), SERVICE, region)
+    signer = SigV4Auth(BotocoreStaticCredentials(ACCESS_KEY, SECRET_KEY, token), service, region)
     signer.add_auth(reference)
     return str(reference.headers["Authorization"])
 
@@ -366,6 +378,104 @@ async def test_a_custom_base_url_is_signed_for_the_configured_region_whatever_it
     provider = bedrock(KEYS, base_url="https://proxy.corp.test/v1", aws={"region": "mars-north-1"})
     credentials = credentials_for(provider, KEYS)
     assert f"/mars-north-1/{SERVICE}/aws4_request" in await signed(credentials)
+
+
+# --- both Bedrock built-ins: Mantle (bedrock-mantle) and Runtime (bedrock) ----------------------
+
+
+@pytest.mark.parametrize("provider_id", [BEDROCK, RUNTIME])
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["long-term-keys", "session-token"])
+async def test_every_attempt_of_a_retried_call_is_signed_as_botocore_signs_it_for_the_service(
+    mock: MockProvider,
+    provider_id: str,
+    token: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    env = {**KEYS, "AWS_REGION": "eu-west-1"} | ({"AWS_SESSION_TOKEN": token} if token else {})
+    service = SERVICES[provider_id]
+    sent = Sent()
+    mock.enqueue(MockBehavior(status=500), MockBehavior(status=503))
+    async with bedrock_client(mock, env, observer=sent, provider_id=provider_id) as client:
+        clock = Ticking()
+        sigv4_of(client, provider_id).clock = clock
+        assert sigv4_of(client, provider_id).service == service
+        with anyio.fail_after(LIMIT_S):
+            events = [event async for event in client.stream(provider_id, HI)]
+    assert isinstance(events[-1], Completed)
+    assert len(sent.requests) == len(mock.requests) == 3
+    for attempt, request in enumerate(sent.requests, start=1):
+        authorization = request.headers["authorization"]
+        moment = WHEN + dt.timedelta(seconds=attempt)
+        expected = botocore_authorization(request, "eu-west-1", token, monkeypatch, service, moment)
+        assert authorization == expected, f"attempt {attempt}"
+        assert scope(authorization) == f"{ACCESS_KEY}/20250304/eu-west-1/{service}/aws4_request"
+    assert len({r.headers["authorization"] for r in sent.requests}) == 3
+
+
+async def test_bedrock_runtime_keeps_underscore_headers_and_sends_no_mantle_client_agent(
+    mock: MockProvider, anyio_backend: str
+) -> None:
+    sent = Sent()
+    headers = {"x_team_id": "core", "x-team": "core"}
+    client = bedrock_client(mock, KEYS, observer=sent, provider_id=RUNTIME, http_headers=headers)
+    async with client:
+        with anyio.fail_after(LIMIT_S):
+            assert (await client.complete(RUNTIME, HI)).ok
+    logged = mock.requests[-1]["headers"]
+    assert logged["x_team_id"] == "core"
+    assert logged["x-team"] == "core"
+    assert "x-amzn-mantle-client-agent" not in logged
+    assert signed_headers(sent.requests[-1].headers["authorization"]) == ["host", "x-amz-date"]
+
+
+@pytest.mark.parametrize("provider_id", [BEDROCK, RUNTIME])
+async def test_aws_bearer_token_bedrock_authenticates_either_built_in_unsigned(
+    provider_id: str, anyio_backend: str
+) -> None:
+    bearer = "bedrock-api-key-runtime"
+    env = {**KEYS, "AWS_BEARER_TOKEN_BEDROCK": bearer}
+    sent = Sent()
+    async with MockProvider(require_bearer=bearer) as mock:
+        client = bedrock_client(mock, env, observer=sent, provider_id=provider_id)
+        async with client:
+            with anyio.fail_after(LIMIT_S):
+                assert (await client.complete(provider_id, HI)).ok
+    assert sent.requests[-1].headers["authorization"] == f"Bearer {bearer}"
+    assert "x-amz-date" not in sent.requests[-1].headers
+
+
+async def test_bedrock_runtime_signs_for_its_region_at_its_regional_endpoint(
+    anyio_backend: str,
+) -> None:
+    env = {**KEYS, "AWS_DEFAULT_REGION": "ca-central-1"}
+    provider = bedrock(env, RUNTIME)
+    assert provider.base_url == "https://bedrock-runtime.ca-central-1.amazonaws.com/openai/v1"
+    credentials = credentials_for(provider, env)
+    assert isinstance(credentials, SigV4Credentials)
+    assert (credentials.region, credentials.service) == ("ca-central-1", "bedrock")
+    assert "/ca-central-1/bedrock/aws4_request" in await signed(credentials)
+
+
+def test_a_runtime_endpoint_of_another_region_than_the_signing_region_is_a_config_error() -> None:
+    provider = bedrock({}, RUNTIME)  # the registry saw no region: the us-east-1 endpoint
+    with pytest.raises(ConfigError) as caught:
+        credentials_for(provider, {**KEYS, "AWS_REGION": "eu-west-1"})
+    assert caught.value.key_path == "model_providers.amazon-bedrock-runtime.aws.region"
+    assert "bedrock-runtime.us-east-1.amazonaws.com" in str(caught.value)
+
+
+async def test_a_runtime_profile_is_its_own_and_read_through_botocore(
+    aws_files: dict[str, str], anyio_backend: str
+) -> None:
+    write_profile(aws_files, "runtime", ACCESS_KEY, SECRET_KEY)
+    provider = bedrock(aws_files, RUNTIME, aws={"profile": "runtime", "region": "us-west-2"})
+    assert bedrock(aws_files).info.aws == ProviderAwsInfo()
+    credentials = credentials_for(provider, aws_files)
+    assert isinstance(credentials, SigV4Credentials)
+    authorization = await signed(credentials)
+    assert scope(authorization).startswith(f"{ACCESS_KEY}/")
+    assert "/us-west-2/bedrock/aws4_request" in authorization
 
 
 # --- where the credentials come from ---------------------------------------------------------

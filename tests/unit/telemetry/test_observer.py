@@ -14,6 +14,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, Request, WireApi, user
+from modelwire.config import validate_config
 from modelwire.errors import AuthCommandError, ProviderError
 from modelwire.mock import MockBehavior, MockProvider
 from modelwire.providers import ProviderAuthInfo
@@ -388,3 +389,28 @@ def test_a_sign_in_refresh_is_reported_as_its_own_span(otel: Otel, tmp_path: Any
     assert (rejected.attributes or {})["error.type"] == "rejected"
     assert (ok.end_time or 0) - (ok.start_time or 0) == pytest.approx(0.25e9, rel=0.01)
     assert "modelwire.auth.command.runs" not in otel.metrics()
+
+
+@pytest.mark.parametrize("provider_id", ["amazon-bedrock", "amazon-bedrock-runtime"])
+async def test_both_bedrock_built_ins_are_named_aws_bedrock_in_spans(
+    otel: Otel, provider_id: str, anyio_backend: str
+) -> None:
+    bearer = "bedrock-api-key-telemetry"
+    env = {"AWS_BEARER_TOKEN_BEDROCK": bearer}
+    async with MockProvider(require_bearer=bearer) as mock:
+        config = validate_config(
+            {"model_providers": {provider_id: {"base_url": mock.url("/openai/v1")}}}
+        )
+        registry = ProviderRegistry.from_config(config, env=env, catalog=None)
+        client = Client(
+            registry,
+            env=env,
+            tracer_provider=otel.tracer_provider,
+            meter_provider=otel.meter_provider,
+        )
+        async with client:
+            with anyio.fail_after(20):
+                assert (await client.complete(provider_id, HI)).ok
+    attributes = dict(otel.call_span().attributes or {})
+    assert attributes["gen_ai.provider.name"] == "aws.bedrock"
+    assert bearer not in orjson.dumps(attributes).decode()
