@@ -548,6 +548,9 @@ def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: T
     provider = provider_from_command_line(registry, args.provider_id)
     info = provider.info
     shown: dict[str, Any] = {"id": provider.id, "source": provider.source.value}
+    replaced = registry.replaced(provider.id)
+    if replaced is not None:
+        shown["replaces"] = _replaced_entry(replaced)
     shown.update(info.shown())
     shown["base_url"] = None if provider.error is not None else mask_url(provider.base_url)
     shown["auth_kind"] = info.auth_kind.value
@@ -563,9 +566,31 @@ def _cmd_providers_show(args: argparse.Namespace, env: Mapping[str, str], out: T
     for key, value in shown.items():
         if value is None or value == {}:
             continue
-        text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+        if key == "replaces":
+            text = _replaces_sentence(value)
+        else:
+            text = orjson.dumps(value).decode() if not isinstance(value, str) else value
         out.write(f"{key.ljust(width)}  {text}\n")
     return EXIT_OK
+
+
+def _replaced_entry(entry: Provider) -> dict[str, Any]:
+    """The catalog entry a configured table replaces whole: what it would have been."""
+    return {
+        "source": entry.source.value,
+        "name": entry.info.name,
+        "wire_api": entry.info.wire_api.value,
+        "env_key": entry.info.env_key,
+        "base_url": mask_url(entry.info.effective_base_url),
+    }
+
+
+def _replaces_sentence(entry: dict[str, Any]) -> str:
+    env_key = entry["env_key"] or "none"
+    return (
+        f"the {entry['source']} provider {entry['name']} whole (wire_api {entry['wire_api']}, "
+        f"env_key {env_key}, base_url {entry['base_url']}): this table inherits none of it"
+    )
 
 
 def _cmd_harness(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:

@@ -64,6 +64,9 @@ class Config(msgspec.Struct, frozen=True):
     harness: str | None = None
     model_providers: dict[str, ProviderInfo] = msgspec.field(default_factory=dict)
     built_in_overrides: dict[str, BuiltInOverride] = msgspec.field(default_factory=dict)
+    model_provider_keys: dict[str, frozenset[str]] = msgspec.field(default_factory=dict)
+    """The keys each custom table set, as written: a table whose id is a catalog provider's
+    replaces that entry whole, and the registry warns about what the table left out."""
 
 
 class _RawConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -162,6 +165,7 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         raise ConfigError(REMOVED_IDS[raw.model_provider], file=file, key_path="model_provider")
 
     custom: dict[str, ProviderInfo] = {}
+    custom_keys: dict[str, frozenset[str]] = {}
     overrides: dict[str, BuiltInOverride] = {}
     for provider_id, table in raw.model_providers.items():
         prefix = f"model_providers.{_toml_key(provider_id)}"
@@ -185,6 +189,7 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         if problems:
             raise ConfigError("; ".join(problems), file=file, key_path=prefix)
         custom[provider_id] = info
+        custom_keys[provider_id] = frozenset(table)
 
     return Config(
         file=file,
@@ -193,6 +198,7 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         harness=raw.harness,
         model_providers=custom,
         built_in_overrides=overrides,
+        model_provider_keys=custom_keys,
     )
 
 

@@ -2,16 +2,25 @@
 
 Three layers merge here, later ones winning: the bundled hosted catalog, the built-ins, and the
 user's config. Config wins over the catalog (so a catalog provider can be pointed at a proxy)
-but only partly over a built-in (each built-in names the keys it lets config change). The
-catalog is consulted lazily: a lookup of a built-in or configured id never touches it, and the
-first lookup that needs it loads it once.
+but only partly over a built-in (each built-in names the keys it lets config change).
+
+A config table whose id is a catalog provider's replaces that entry whole, as the runtime this
+mirrors does: nothing of the catalog's definition is inherited. That is easy to miss (a table
+with only ``base_url`` turns Anthropic into a keyless Responses provider), so building a
+registry from a config with tables of its own reads the catalog once to find such tables, and
+logs one warning line per table that leaves out the entry's wire API or its key.
+
+Otherwise the catalog is consulted lazily: a lookup of a built-in or configured id never
+touches it, and the first lookup that needs it loads it once.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -29,7 +38,7 @@ from .builtins import (
 )
 from .config import BuiltInOverride, Config, custom_provider_problems, load_config
 from .errors import ConfigError, UnknownProviderError
-from .providers import ProviderAwsInfo, ProviderInfo
+from .providers import ProviderAwsInfo, ProviderInfo, WireApi
 from .providers import _key as _toml_key
 
 __all__ = [
@@ -40,6 +49,7 @@ __all__ = [
     "ProviderRegistry",
     "ProviderSource",
     "bundled_catalog",
+    "dropped_catalog_keys",
 ]
 
 
@@ -69,6 +79,47 @@ def bundled_catalog() -> list[CatalogListing]:
     from .catalog.bundled import provider_catalog
 
     return [CatalogListing(i, info, n) for i, info, n in provider_catalog().listings()]
+
+
+_log = logging.getLogger("modelwire.config")
+# Keys by which a table brings credentials of its own: with any of them set, leaving out the
+# catalog's env_key is a choice, not an accident.
+_OWN_AUTH_KEYS = frozenset(
+    {"env_key", "experimental_bearer_token", "auth", "requires_openai_auth", "aws"}
+)
+_warned: set[tuple[str, str, tuple[str, ...]]] = set()
+_warned_lock = threading.Lock()
+
+
+def dropped_catalog_keys(table_keys: frozenset[str], entry: ProviderInfo) -> list[str]:
+    """What a config table that replaces the catalog entry ``entry`` leaves out of it, as
+    ``key = value`` for the warning: the entry's wire API when the table names none and the
+    entry's is not the default, and its ``env_key`` when the table brings no auth at all."""
+    dropped = []
+    if "wire_api" not in table_keys and entry.wire_api is not WireApi.RESPONSES:
+        dropped.append(f'wire_api = "{entry.wire_api.value}"')
+    if entry.env_key is not None and not table_keys & _OWN_AUTH_KEYS:
+        dropped.append(f'env_key = "{entry.env_key}"')
+    return dropped
+
+
+def _warn_once(config: Config, provider_id: str, entry: Provider, dropped: list[str]) -> None:
+    where = f"{config.file}: " if config.file is not None else ""
+    key = (str(config.file), provider_id, tuple(dropped))
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _log.warning(
+        "%smodel_providers.%s replaces the catalog provider %s whole and leaves out its %s; "
+        "add %s to the table to keep %s",
+        where,
+        _toml_key(provider_id),
+        entry.name,
+        " and ".join(dropped),
+        "them" if len(dropped) > 1 else "it",
+        "them" if len(dropped) > 1 else "it",
+    )
 
 
 class _Bundled(enum.Enum):
@@ -161,7 +212,28 @@ class ProviderRegistry:
             providers[provider_id] = _resolve_built_in(provider_id, info, env)
         for provider_id, info in config.model_providers.items():
             providers[provider_id] = Provider(provider_id, info, ProviderSource.CONFIG)
-        return cls(providers, catalog=catalog, default_provider=config.model_provider)
+        registry = cls(providers, catalog=catalog, default_provider=config.model_provider)
+        if config.model_providers and catalog is not None:
+            registry._warn_about_replaced_entries(config)
+        return registry
+
+    def _warn_about_replaced_entries(self, config: Config) -> None:
+        for provider_id in config.model_providers:
+            entry = self.replaced(provider_id)
+            if entry is None:
+                continue
+            keys = config.model_provider_keys.get(provider_id, frozenset())
+            dropped = dropped_catalog_keys(keys, entry.info)
+            if dropped:
+                _warn_once(config, provider_id, entry, dropped)
+
+    def replaced(self, provider_id: str) -> Provider | None:
+        """The catalog provider that the configured (or registered) provider ``provider_id``
+        replaces whole, or ``None`` when it replaces none. Reads the catalog."""
+        provider = self._primary.get(provider_id)
+        if provider is None or provider.source is not ProviderSource.CONFIG:
+            return None
+        return self._catalog_providers().get(provider_id)
 
     def register(self, provider_id: str, info: ProviderInfo) -> Provider:
         """Add or replace a custom provider defined in code, validated like a config table."""

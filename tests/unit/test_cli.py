@@ -801,6 +801,69 @@ def test_configured_provider_redirects_a_catalog_provider(cli: Cli, config: Path
     )
 
 
+SHADOW = '[model_providers.anthropic]\nbase_url = "https://llm-proxy.corp.example/anthropic"\n'
+
+
+def test_providers_show_says_a_table_replaces_the_catalog_provider_whole(
+    cli: Cli, config: Path
+) -> None:
+    write(config, SHADOW)
+    text = cli("providers", "show", "anthropic")
+    assert text.code == 0, text.err
+    line = next(row for row in text.out.splitlines() if row.startswith("replaces "))
+    assert "the catalog provider Anthropic whole" in line
+    assert "wire_api messages" in line
+    assert "env_key ANTHROPIC_API_KEY" in line
+    assert "inherits none of it" in line
+    shown = orjson.loads(cli("providers", "show", "anthropic", "--json").out)
+    assert (shown["source"], shown["wire_api"], shown["auth_kind"]) == (
+        "config",
+        "responses",
+        "none",
+    )
+    assert shown["replaces"] == {
+        "source": "catalog",
+        "name": "Anthropic",
+        "wire_api": "messages",
+        "env_key": "ANTHROPIC_API_KEY",
+        "base_url": "https://api.anthropic.com",
+    }
+
+
+def test_providers_show_of_a_provider_that_replaces_nothing_has_no_replaces_line(
+    cli: Cli, config: Path
+) -> None:
+    write(config, SEED_EXAMPLE)
+    for provider_id in ("example", "anthropic", "openai"):
+        shown = orjson.loads(cli("providers", "show", provider_id, "--json").out)
+        assert "replaces" not in shown, provider_id
+
+
+def test_a_command_warns_on_stderr_in_one_line_about_a_table_that_drops_catalog_keys(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "config.toml", SHADOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
+    env["MODELWIRE_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelwire", "providers", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line == (
+        f"{tmp_path / 'config.toml'}: model_providers.anthropic replaces the catalog provider "
+        'Anthropic whole and leaves out its wire_api = "messages" and '
+        'env_key = "ANTHROPIC_API_KEY"; add them to the table to keep them'
+    )
+    rows = {row["id"]: row for row in orjson.loads(done.stdout)}
+    assert rows["anthropic"]["wire_api"] == "responses"
+
+
 MINI_SOURCE = (
     b'{"tiny": {"name": "Tiny", "npm": "@ai-sdk/openai-compatible", "api": "https://t.example/v1",'
     b' "env": ["TINY_KEY"], "models": {"t1": {"tool_call": true}}}}'

@@ -499,3 +499,16 @@ def test_sendable_headers_knobs_at_their_floors_and_the_event_cap_load(config_fi
 def test_the_event_cap_defaults_to_eight_mebibytes(config_file: Path) -> None:
     info = load_config(write(config_file, SEED_CUSTOM_PROVIDER)).model_providers["example"]
     assert info.stream_max_event_bytes == 8 * 1024 * 1024
+
+
+def test_each_custom_table_records_the_keys_it_set(config_file: Path) -> None:
+    text = (
+        '[model_providers.anthropic]\nbase_url = "https://proxy.example/a"\nwire_api = "messages"\n'
+        '[model_providers.corp]\nbase_url = "https://corp.example/v1"\n'
+        '[model_providers.corp.auth]\ncommand = "t"\n'
+    )
+    config = load_config(write(config_file, text))
+    assert config.model_provider_keys == {
+        "anthropic": frozenset({"base_url", "wire_api"}),
+        "corp": frozenset({"base_url", "auth"}),
+    }

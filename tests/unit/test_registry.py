@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
 import pytest
 
+from modelwire import registry as registry_module
 from modelwire.config import validate_config
 from modelwire.errors import ConfigError, UnknownProviderError
 from modelwire.providers import AuthKind, ProviderAuthInfo, ProviderAwsInfo, ProviderInfo, WireApi
@@ -80,15 +82,124 @@ def test_catalog_entries_join_but_config_wins_and_built_ins_are_never_replaced()
 
 def test_catalog_is_not_read_for_built_in_or_configured_lookups_and_read_once_otherwise() -> None:
     catalog = CountingCatalog([catalog_entry("groq", "Groq", "https://api.groq.com/openai/v1")])
-    reg = registry({"model_providers": {"corp": {"base_url": "http://h/v1"}}}, catalog=catalog)
+    reg = registry(catalog=catalog)
     reg.get("openai")
-    reg.get("corp")
     assert catalog.reads == 0
     reg.get("groq")
     reg.get("groq")
     list(reg)
     assert "groq" in reg
     assert catalog.reads == 1
+
+
+def test_a_config_with_tables_of_its_own_reads_the_catalog_once_when_the_registry_is_built() -> (
+    None
+):
+    catalog = CountingCatalog([catalog_entry("groq", "Groq", "https://api.groq.com/openai/v1")])
+    reg = registry({"model_providers": {"corp": {"base_url": "http://h/v1"}}}, catalog=catalog)
+    assert catalog.reads == 1
+    reg.get("corp")
+    reg.get("groq")
+    list(reg)
+    assert catalog.reads == 1
+
+
+# --- a configured table that replaces a catalog provider -------------------------------------
+
+ANTHROPIC = CatalogListing(
+    "anthropic",
+    ProviderInfo(
+        name="Anthropic",
+        base_url="https://api.anthropic.com",
+        env_key="ANTHROPIC_API_KEY",
+        wire_api=WireApi.MESSAGES,
+    ),
+    24,
+)
+PROXY = "https://llm-proxy.corp.example/anthropic"
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which replacement warnings this process already gave."""
+    monkeypatch.setattr(registry_module, "_warned", set())
+
+
+def replacement_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "modelwire.config"]
+
+
+@pytest.mark.usefixtures("fresh_warnings")
+def test_a_table_that_replaces_a_catalog_entry_and_drops_its_wire_api_and_key_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    toml = {"model_providers": {"anthropic": {"base_url": PROXY}}}
+    with caplog.at_level(logging.WARNING, logger="modelwire.config"):
+        reg = registry(toml, catalog=CountingCatalog([ANTHROPIC]))
+        registry(toml, catalog=CountingCatalog([ANTHROPIC]))
+    (warning,) = replacement_warnings(caplog)
+    assert "\n" not in warning
+    assert warning.startswith("model_providers.anthropic replaces the catalog provider Anthropic")
+    assert 'wire_api = "messages"' in warning
+    assert 'env_key = "ANTHROPIC_API_KEY"' in warning
+    shadow = reg["anthropic"]
+    assert (shadow.source, shadow.info.wire_api, shadow.info.env_key) == (
+        ProviderSource.CONFIG,
+        WireApi.RESPONSES,
+        None,
+    )
+
+
+@pytest.mark.usefixtures("fresh_warnings")
+@pytest.mark.parametrize(
+    ("table", "dropped"),
+    [
+        ({"wire_api": "messages"}, ['env_key = "ANTHROPIC_API_KEY"']),
+        ({"env_key": "PROXY_KEY"}, ['wire_api = "messages"']),
+        ({"auth": {"command": "print-token"}}, ['wire_api = "messages"']),
+        ({"experimental_bearer_token": "proxy-token-value"}, ['wire_api = "messages"']),
+        ({"wire_api": "messages", "env_key": "PROXY_KEY"}, []),
+        ({"wire_api": "responses", "env_key": "ANTHROPIC_API_KEY"}, []),
+    ],
+)
+def test_the_warning_names_only_what_the_table_leaves_out(
+    caplog: pytest.LogCaptureFixture, table: dict[str, object], dropped: list[str]
+) -> None:
+    toml = {"model_providers": {"anthropic": {"base_url": PROXY, **table}}}
+    with caplog.at_level(logging.WARNING, logger="modelwire.config"):
+        registry(toml, catalog=CountingCatalog([ANTHROPIC]))
+    warnings = replacement_warnings(caplog)
+    if not dropped:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert " and ".join(dropped) in warning
+    assert "proxy-token-value" not in caplog.text
+
+
+@pytest.mark.usefixtures("fresh_warnings")
+def test_a_table_with_an_id_the_catalog_does_not_have_replaces_nothing_and_is_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="modelwire.config"):
+        reg = registry(
+            {"model_providers": {"corp": {"base_url": PROXY}}}, catalog=CountingCatalog([ANTHROPIC])
+        )
+    assert replacement_warnings(caplog) == []
+    assert reg.replaced("corp") is None
+
+
+def test_replaced_names_the_catalog_entry_only_for_a_configured_provider() -> None:
+    reg = registry(
+        {"model_providers": {"anthropic": {"base_url": PROXY, "wire_api": "messages"}}},
+        catalog=CountingCatalog([ANTHROPIC, catalog_entry("groq", "Groq", "https://g/v1")]),
+    )
+    replaced = reg.replaced("anthropic")
+    assert replaced is not None
+    assert (replaced.source, replaced.info.env_key) == (ProviderSource.CATALOG, "ANTHROPIC_API_KEY")
+    assert reg.replaced("groq") is None
+    assert reg.replaced("openai") is None
+    assert reg.replaced("missing") is None
 
 
 def test_unknown_provider_suggests_close_ids() -> None:
