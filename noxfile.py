@@ -47,9 +47,12 @@ def bench(session: nox.Session) -> None:
 def catalogs(session: nox.Session) -> None:
     """Regenerate both bundled catalogs.
 
-    ``nox -s catalogs`` reads the live sources (models.dev, the Moonshot list, which needs
-    MOONSHOT_API_KEY or KIMI_API_KEY, and LiteLLM's metadata). ``nox -s catalogs -- offline``
-    reads the snapshots in ../shared/data instead, which is how the committed files are made.
+    ``nox -s catalogs`` reads the live sources: models.dev, LiteLLM's metadata, and three
+    providers' own model lists, each with a bearer token from the environment (Moonshot:
+    MOONSHOT_API_KEY or KIMI_API_KEY; Z.AI: ZAI_API_KEY or ZHIPU_API_KEY; Groq:
+    GROQ_API_KEY). A missing token fails the run naming the list and its variables.
+    ``nox -s catalogs -- offline`` reads the snapshots in ../shared/data instead, including a
+    recorded list for each of the three, which is how the committed files are made.
     """
     session.install("-e", ".")
     if "offline" in session.posargs:
@@ -58,6 +61,8 @@ def catalogs(session: nox.Session) -> None:
             "modelwire", "catalog", "generate", "providers",
             "--source", f"{data}/models-dev/api.json",
             "--live-source", f"moonshotai={data}/live-models/moonshotai.json",
+            "--live-source", f"zai={data}/live-models/zai.json",
+            "--live-source", f"groq={data}/live-models/groq.json",
         )  # fmt: skip
         session.run(
             "modelwire", "catalog", "generate", "compatibility",

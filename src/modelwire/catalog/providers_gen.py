@@ -315,20 +315,8 @@ def _live_ids(provider_id: str, live: LiveModelSource, generation: ProviderGener
         origin = str(recorded)
         data = read_source(recorded, what=f"recorded model list for {provider_id}")
     else:
-        headers = {}
-        if live.auth == "bearer":
-            token = next(
-                (v for v in (generation.env.get(n, "") for n in live.auth_env) if v.strip()),
-                None,
-            )
-            if token is None:
-                names = " or ".join(live.auth_env) or "(no variable configured)"
-                raise CatalogError(
-                    f"the live model list for {provider_id} at {live.url} needs {names} set "
-                    f"(or pass --live-source {provider_id}=PATH with a recorded list)"
-                )
-            headers["Authorization"] = f"Bearer {token.strip()}"
         origin = live.url
+        headers = _live_auth_headers(provider_id, live, generation.env)
         data = read_source(live.url, what=f"live model list for {provider_id}", headers=headers)
     try:
         listing = msgspec.json.decode(data, type=_LiveList)
@@ -340,6 +328,33 @@ def _live_ids(provider_id: str, live: LiveModelSource, generation: ProviderGener
     if not ids:
         raise CatalogError(f"the model list for {provider_id} from {origin} is empty")
     return ids
+
+
+def _live_auth_headers(
+    provider_id: str, live: LiveModelSource, env: Mapping[str, str]
+) -> dict[str, str]:
+    """The request headers for a live list. A bearer source without a usable token fails
+    before any request, naming every variable tried (never a value) and the URL."""
+    if live.auth != "bearer":
+        return {}
+    token = _first_set(env, live.auth_env)
+    if token is None:
+        names = " or ".join(live.auth_env) or "(no variable configured)"
+        raise CatalogError(
+            f"the live model list for {provider_id} at {live.url} needs {names} set "
+            f"(or pass --live-source {provider_id}=PATH with a recorded list)"
+        )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _first_set(env: Mapping[str, str], names: Iterable[str]) -> str | None:
+    """The first of ``names`` with a non-blank value, stripped; a blank one is skipped, since
+    an exported-but-empty variable is how a shell says "not this one"."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def _default_live_entry(model_id: str, priority: int) -> CatalogModel:
@@ -365,4 +380,6 @@ def _patched(provider_id: str, model: CatalogModel, patch: Mapping[str, Any]) ->
 
 
 def _generated_from(overrides: ProviderCatalogOverrides) -> list[str]:
+    """models.dev, then every configured live URL in the overrides file's order (decoding
+    keeps it), so the list is stable and independent of which recorded files were passed."""
     return [MODELS_DEV_URL, *(s.url for s in overrides.live_model_sources.values())]

@@ -15,18 +15,25 @@ from modelwire.catalog.providers_gen import (
     load_provider_overrides,
 )
 from modelwire.catalog.schema import ProviderCatalog
+from modelwire.providers import WireApi
 
 SEED_ROW = re.compile(
     r"^(?P<lead>.*?)(?P<wire>chat|messages|responses)(?P<env>[A-Z0-9_]*[A-Z_])(?P<models>\d+)$"
 )
 
 
+LIVE_SOURCES = ("moonshotai", "zai", "groq")
+
+
 def regenerate(repo: Path, shared: Path, output: Path) -> ProviderCatalog:
+    """What ``nox -s catalogs -- offline`` runs: models.dev plus the three recorded lists,
+    with no credentials, so a source left unrecorded would fail rather than be fetched."""
     overrides = load_provider_overrides(repo / "catalogs" / "provider_catalog_overrides.json")
+    live = shared / "data" / "live-models"
     generation = ProviderGeneration(
         overrides,
         env={},
-        live_source_files={"moonshotai": shared / "data" / "live-models" / "moonshotai.json"},
+        live_source_files={i: live / f"{i}.json" for i in LIVE_SOURCES},
     )
     return generate_providers(
         shared / "data" / "models-dev" / "api.json", generation=generation, output=output
@@ -80,15 +87,59 @@ def test_catalog_agrees_with_the_seed_table(repo: Path, shared: Path) -> None:
     assert by_id["zai"].env_key == "ZHIPU_API_KEY"
 
 
-def test_first_thirty_four_seed_rows_carry_explicit_priorities(repo: Path, shared: Path) -> None:
-    catalog = msgspec.json.decode(
-        (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes(), type=ProviderCatalog
-    )
+def committed(repo: Path) -> ProviderCatalog:
+    data = (repo / "catalogs" / PROVIDER_CATALOG_FILE).read_bytes()
+    return msgspec.json.decode(data, type=ProviderCatalog)
+
+
+def test_google_and_the_first_thirty_four_seed_rows_carry_explicit_priorities(repo: Path) -> None:
+    catalog = committed(repo)
     explicit = [p for p in catalog.providers if p.sort_priority != 100]
-    assert len(explicit) == 34
-    assert catalog.providers[:34] == explicit
-    rest = catalog.providers[34:]
+    assert len(explicit) == 35
+    assert catalog.providers[:35] == explicit
+    assert [p.sort_priority for p in explicit] == list(range(1, 36))
+    rest = catalog.providers[35:]
     assert [p.name.lower() for p in rest] == sorted(p.name.lower() for p in rest)
+
+
+def test_google_ai_studio_follows_anthropic_on_the_openai_compatible_endpoint(
+    repo: Path,
+) -> None:
+    catalog = committed(repo)
+    assert [p.id for p in catalog.providers[:3]] == ["anthropic", "google", "openrouter"]
+    google = catalog.providers[1]
+    assert (google.base_url, google.env_key, google.wire_api, google.sort_priority) == (
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        "GEMINI_API_KEY",
+        WireApi.CHAT,
+        2,
+    )
+    assert google.models
+
+
+def test_groq_models_are_the_tool_calling_models_dev_models_the_live_list_names(
+    repo: Path, shared: Path
+) -> None:
+    source = msgspec.json.decode((shared / "data" / "models-dev" / "api.json").read_bytes())
+    live = msgspec.json.decode((shared / "data" / "live-models" / "groq.json").read_bytes())
+    live_ids = {m["id"] for m in live["data"]}
+    expected = [
+        model_id
+        for model_id, model in source["groq"]["models"].items()
+        if model.get("tool_call") and model_id in live_ids
+    ]
+    groq = next(p for p in committed(repo).providers if p.id == "groq")
+    assert [(m.id, m.priority) for m in groq.models] == [(i, n) for n, i in enumerate(expected)]
+    assert len(expected) < len(live_ids)
+
+
+def test_generated_from_names_models_dev_and_each_live_list(repo: Path) -> None:
+    assert committed(repo).generated_from == [
+        "https://models.dev/api.json",
+        "https://api.moonshot.ai/v1/models",
+        "https://api.z.ai/api/paas/v4/models",
+        "https://api.groq.com/openai/v1/models",
+    ]
 
 
 def test_moonshot_models_follow_the_live_list(repo: Path, shared: Path) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,8 @@ from modelwire.providers import WireApi
 
 COMPAT = "@ai-sdk/openai-compatible"
 MOONSHOT_URL = "https://api.moonshot.ai/v1/models"
+ZAI_URL = "https://api.z.ai/api/paas/v4/models"
+GROQ_URL = "https://api.groq.com/openai/v1/models"
 
 
 def model(**fields: Any) -> dict[str, Any]:
@@ -327,6 +334,236 @@ def test_a_metadata_override_of_the_wrong_type_is_an_error() -> None:
 def test_generated_from_lists_every_source_url() -> None:
     catalog = build({"p": provider("P", api="https://p.example")}, moonshot())
     assert catalog.generated_from == [MODELS_DEV_URL, MOONSHOT_URL]
+
+
+def test_generated_from_keeps_the_overrides_order_whatever_lists_were_recorded(
+    tmp_path: Path,
+) -> None:
+    sources = {
+        "zai": {"url": ZAI_URL},
+        "groq": {"url": GROQ_URL},
+        "moonshotai": {"url": MOONSHOT_URL},
+    }
+    recorded = {"groq": live_file(tmp_path, "x")}
+    catalog = build(
+        {"p": provider("P", api="https://p.example")},
+        overrides(live_model_sources=sources),
+        live_source_files=recorded,
+    )
+    assert catalog.generated_from == [MODELS_DEV_URL, ZAI_URL, GROQ_URL, MOONSHOT_URL]
+
+
+# The committed overrides' own Google entry and live sources, each on a small fixture: the
+# rules proven here are the ones the bundled catalog is generated with.
+
+
+def committed_overrides(repo: Path) -> ProviderCatalogOverrides:
+    return load_provider_overrides(repo / "catalogs" / "provider_catalog_overrides.json")
+
+
+def with_committed_live_source(
+    repo: Path, provider_id: str, *, url: str | None = None
+) -> ProviderCatalogOverrides:
+    """Fixture overrides carrying only the committed live source for ``provider_id``,
+    optionally pointed at a loopback URL."""
+    live = committed_overrides(repo).live_model_sources[provider_id]
+    if url is not None:
+        live = msgspec.structs.replace(live, url=url)
+    return overrides(live_model_sources={provider_id: msgspec.to_builtins(live)})
+
+
+def zai_source() -> dict[str, Any]:
+    models = {"glm-a": model(name="GLM A"), "glm-b": model(name="GLM B")}
+    api = "https://api.z.ai/api/paas/v4"
+    return {"zai": provider("Z.AI", api=api, env=["ZHIPU_API_KEY"], models=models)}
+
+
+def groq_source() -> dict[str, Any]:
+    models = {
+        "llama-a": model(name="Llama A"),
+        "whisper": model(tool_call=False),
+        "retired": model(),
+        "llama-b": model(name="Llama B"),
+    }
+    api = "https://api.groq.com/openai/v1"
+    return {
+        "groq": provider("Groq", npm="@ai-sdk/groq", api=api, env=["GROQ_API_KEY"], models=models)
+    }
+
+
+def source_for(provider_id: str) -> dict[str, Any]:
+    return {"moonshotai": moonshot_source, "zai": zai_source, "groq": groq_source}[provider_id]()
+
+
+def test_google_is_included_by_id_on_its_openai_compatible_endpoint(repo: Path) -> None:
+    source = {
+        "anthropic": provider("Anthropic", npm="@ai-sdk/anthropic"),
+        "google": provider(
+            "Google", npm="@ai-sdk/google", env=["GOOGLE_API_KEY", "GEMINI_API_KEY"]
+        ),
+        "openrouter": provider("OpenRouter", api="https://openrouter.ai/api/v1"),
+        "vertex": provider("Vertex", npm="@ai-sdk/google", api="https://vertex.example"),
+    }
+    ov = msgspec.structs.replace(committed_overrides(repo), live_model_sources={})
+    assert "@ai-sdk/google" not in ov.supported_provider_npm_packages
+    catalog = build(source, ov)
+    assert ids(catalog) == ["anthropic", "google", "openrouter"]
+    google = catalog.providers[1]
+    assert (google.base_url, google.env_key, google.wire_api, google.sort_priority) == (
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        "GEMINI_API_KEY",
+        WireApi.CHAT,
+        2,
+    )
+
+
+def test_moonshot_filters_to_live_ids_and_appends_live_only_ones(
+    repo: Path, tmp_path: Path
+) -> None:
+    recorded = live_file(tmp_path, "kimi-b", "kimi-new")
+    ov = with_committed_live_source(repo, "moonshotai")
+    catalog = build(moonshot_source(), ov, live_source_files={"moonshotai": recorded})
+    assert [(m.id, m.priority) for m in only(catalog).models] == [("kimi-b", 0), ("kimi-new", 1)]
+
+
+def test_zai_appends_live_only_ids_after_the_known_models_and_keeps_unlisted_ones(
+    repo: Path, tmp_path: Path
+) -> None:
+    recorded = live_file(tmp_path, "glm-b", "glm-new")
+    ov = with_committed_live_source(repo, "zai")
+    catalog = build(zai_source(), ov, live_source_files={"zai": recorded})
+    zai = only(catalog)
+    assert [(m.id, m.priority) for m in zai.models] == [
+        ("glm-a", 0),
+        ("glm-b", 1),
+        ("glm-new", 2),
+    ]
+    assert zai.models[-1] == CatalogModel(
+        id="glm-new",
+        display_name="glm-new",
+        description=None,
+        reasoning=False,
+        input_modalities=["text"],
+        context_window=None,
+        priority=2,
+    )
+    assert zai.env_key == "ZHIPU_API_KEY"
+
+
+def test_groq_drops_unlisted_models_renumbers_and_appends_nothing(
+    repo: Path, tmp_path: Path
+) -> None:
+    recorded = live_file(tmp_path, "llama-b", "whisper", "groq-only", "llama-a")
+    ov = with_committed_live_source(repo, "groq")
+    catalog = build(groq_source(), ov, live_source_files={"groq": recorded})
+    assert [(m.id, m.priority) for m in only(catalog).models] == [("llama-a", 0), ("llama-b", 1)]
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "url", "names", "blank"),
+    [
+        ("moonshotai", MOONSHOT_URL, "MOONSHOT_API_KEY or KIMI_API_KEY", "MOONSHOT_API_KEY"),
+        ("zai", ZAI_URL, "ZAI_API_KEY or ZHIPU_API_KEY", "ZAI_API_KEY"),
+        ("groq", GROQ_URL, "GROQ_API_KEY", "GROQ_API_KEY"),
+    ],
+)
+def test_a_live_source_without_a_token_fails_naming_it_its_url_and_every_variable(
+    repo: Path, provider_id: str, url: str, names: str, blank: str
+) -> None:
+    ov = with_committed_live_source(repo, provider_id)
+    env = {blank: " \t", "UNRELATED_API_KEY": "sk-unrelated"}
+    with pytest.raises(CatalogError) as caught:
+        build(source_for(provider_id), ov, env=env)
+    message = str(caught.value)
+    assert f"the live model list for {provider_id} at {url} needs {names} set" in message
+    assert f"--live-source {provider_id}=PATH" in message
+    assert "sk-unrelated" not in message
+
+
+@dataclass
+class Loopback:
+    """A ``GET /models`` endpoint on 127.0.0.1: what it answers, and the tokens it was sent."""
+
+    url: str
+    status: int = 200
+    body: bytes = b""
+    authorizations: list[str | None] = field(default_factory=list)
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    endpoint = Loopback(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            endpoint.authorizations.append(self.headers.get("Authorization"))
+            self.send_response(endpoint.status)
+            self.send_header("Content-Length", str(len(endpoint.body)))
+            self.end_headers()
+            self.wfile.write(endpoint.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    endpoint.url = f"http://127.0.0.1:{httpd.server_address[1]}/models"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("env", "sent"),
+    [
+        ({"ZHIPU_API_KEY": "zhipu-token"}, "Bearer zhipu-token"),
+        ({"ZAI_API_KEY": "  ", "ZHIPU_API_KEY": " zhipu-token\n"}, "Bearer zhipu-token"),
+        ({"ZAI_API_KEY": "zai-token", "ZHIPU_API_KEY": "zhipu-token"}, "Bearer zai-token"),
+    ],
+)
+def test_zai_sends_zai_api_key_else_zhipu_api_key_as_the_bearer_token(
+    repo: Path, loopback: Loopback, env: dict[str, str], sent: str
+) -> None:
+    loopback.body = orjson.dumps({"object": "list", "data": [{"id": "glm-new"}]})
+    ov = with_committed_live_source(repo, "zai", url=loopback.url)
+    catalog = build(zai_source(), ov, env=env)
+    assert loopback.authorizations == [sent]
+    assert [m.id for m in only(catalog).models] == ["glm-a", "glm-b", "glm-new"]
+
+
+@pytest.mark.parametrize("provider_id", ["moonshotai", "zai", "groq"])
+def test_a_live_list_answering_an_http_error_fails_naming_the_source(
+    repo: Path, loopback: Loopback, provider_id: str
+) -> None:
+    loopback.status, loopback.body = 401, b'{"error": "invalid key sk-echoed"}'
+    ov = with_committed_live_source(repo, provider_id, url=loopback.url)
+    token_names = ov.live_model_sources[provider_id].auth_env
+    with pytest.raises(CatalogError) as caught:
+        build(source_for(provider_id), ov, env={token_names[-1]: "sk-secret-token"})
+    message = str(caught.value)
+    assert message.endswith(
+        f"cannot fetch the live model list for {provider_id} from {loopback.url}: HTTP 401"
+    )
+    assert loopback.authorizations == ["Bearer sk-secret-token"]
+    assert "sk-secret-token" not in message
+
+
+@pytest.mark.parametrize("provider_id", ["moonshotai", "zai", "groq"])
+def test_an_unreachable_live_list_fails_naming_the_source(repo: Path, provider_id: str) -> None:
+    url = "http://127.0.0.1:9/models"
+    ov = with_committed_live_source(repo, provider_id, url=url)
+    env = dict.fromkeys(ov.live_model_sources[provider_id].auth_env, "sk-secret-token")
+    with pytest.raises(CatalogError) as caught:
+        build(source_for(provider_id), ov, env=env)
+    assert re.match(
+        re.escape(f"cannot fetch the live model list for {provider_id} from {url}: "),
+        str(caught.value),
+    )
+    assert "sk-secret-token" not in str(caught.value)
 
 
 def write_fixture(tmp_path: Path, source: dict[str, Any]) -> Path:
