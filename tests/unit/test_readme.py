@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from modelwire import cli
+from modelwire import ProviderRegistry, cli
+from modelwire import registry as registry_module
 from modelwire.cli import main
+from modelwire.config import load_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = README.read_text()
@@ -174,3 +176,20 @@ def test_the_exit_status_table_is_the_one_the_command_uses(
         main(["chat", "--bogus"])
     assert exit_info.value.code == 2
     capsys.readouterr()
+
+
+TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "block", TOML_BLOCK.findall(TEXT), ids=lambda b: b.splitlines()[0].split("#")[0].strip()
+)
+def test_every_config_example_loads_and_replaces_no_catalog_entry_carelessly(
+    block: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry_module, "_warned", set())
+    path = tmp_path / "config.toml"
+    path.write_text(block)
+    with caplog.at_level("WARNING", logger="modelwire.config"):
+        ProviderRegistry.from_config(load_config(path), env={})
+    assert [r.getMessage() for r in caplog.records if r.name == "modelwire.config"] == []
