@@ -27,6 +27,7 @@ Handler = Callable[["Conn"], Awaitable[None]]
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
 _MAX_HEAD = 64 * 1024
+_CLOSING_TURNS = 20
 _CLOSE_WAIT_S = 5.0
 
 
@@ -229,7 +230,9 @@ class HostileServer:
         self._loop.run_forever()
         # A transport closed by ``close`` frees its socket in a callback the loop schedules for
         # its next turn; give those turns before the loop closes, so no socket is left unclosed.
-        for _ in range(3):
+        # A failed TLS handshake closes its transport through a chain of such callbacks, so
+        # the turns are many (each costs microseconds).
+        for _ in range(_CLOSING_TURNS):
             self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
 
@@ -286,7 +289,8 @@ class HostileServer:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
-            await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks
+            for _ in range(_CLOSING_TURNS):  # the aborted transports' connection_lost callbacks
+                await asyncio.sleep(0)
 
         try:
             asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=_CLOSE_WAIT_S * 2)
