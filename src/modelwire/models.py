@@ -12,8 +12,11 @@ what the endpoint does not say: the provider catalog (matched by the rules in
 * When it cannot be asked (no credentials, offline, an error, the budget spent) the last good
   answer is used if there is one (``stale``), else the provider catalog seeds the list. Either
   way ``warning`` says why, and nothing is raised: a picker with a catalog list is still useful.
-* Amazon Bedrock makes no listing call (spec §5); its Mantle models come from the
-  compatibility catalog's ``bedrock_mantle/`` entries.
+* The two Amazon Bedrock built-ins make no listing call (spec §5): their models are the
+  hand-written lists in ``catalogs/bedrock_models.json`` (``ListSource.BUILT_IN``), with no
+  warning. Each entry names the OpenAI model it serves; that model's compatibility entry gives
+  the description, reasoning control and levels and input modalities, and the list gives the
+  rest (name, priority, Bedrock's context window, extra levels such as ``max``, web search).
 * OpenAI's own API is in no provider catalog (models.dev gives it no base URL), so when its
   endpoint cannot be asked (typically: no key yet) the compatibility catalog seeds the list
   with OpenAI's models: LiteLLM names them without a provider prefix, and its other unprefixed
@@ -21,13 +24,15 @@ what the endpoint does not say: the provider catalog (matched by the rules in
   families (``gpt-``, ``o1``…``o9``, ``chatgpt-``, ``codex-``, ``computer-use-``).
 
 Reasoning levels are never derived from a "reasons: yes" flag; they come only from the
-compatibility catalog, whose generator already applied the explicit overrides. Merging rules,
-field by field: display name, description, context window, modalities and priority come from
-the provider catalog first (it describes this provider's offering), then the endpoint (display
-name only), then the compatibility catalog. The reasoning control is the compatibility
-catalog's when it names one, else a thinking toggle, else "effort" for a model the provider
-catalog says reasons (with no levels known); the default level is ``medium`` for any model that
-reasons or has a toggle.
+compatibility catalog, whose generator already applied the explicit overrides (and, for
+Bedrock, from the extra levels its built-in list names). Merging rules, field by field:
+display name, description, context window, modalities and priority come from the provider
+catalog first (it describes this provider's offering), then the endpoint (display name only),
+then the compatibility catalog. The reasoning control is the compatibility catalog's when it
+names one, else a thinking toggle, else "effort" for a model the provider catalog says reasons
+(with no levels known); the default level is ``medium`` for any model that reasons or has a
+toggle. Web search is the compatibility catalog's ``supports_search_tool``:
+text and image results for a model that takes images, text only otherwise (``WebSearch``).
 """
 
 from __future__ import annotations
@@ -43,14 +48,21 @@ import msgspec
 
 from ._model_cache import DEFAULT_TTL_S, CachedListing, ModelCache
 from ._model_match import CatalogMatch, MatchRule, match_catalog_provider
-from .builtins import AMAZON_BEDROCK_ID, OPENAI_ID
-from .catalog.bundled import BundledCompatibilityCatalog, compatibility_catalog, provider_catalog
+from .builtins import AMAZON_BEDROCK_ID, BEDROCK_IDS, OPENAI_ID
+from .catalog.bundled import (
+    BundledCompatibilityCatalog,
+    bedrock_model_catalog,
+    compatibility_catalog,
+    provider_catalog,
+)
 from .catalog.schema import (
+    BedrockModel,
     CatalogModel,
     CatalogProvider,
     CompatibilityEntry,
     ReasoningControl,
     Visibility,
+    WebSearch,
 )
 from .errors import ModelwireError
 from .wire.listing import ListedModel
@@ -69,6 +81,7 @@ __all__ = [
     "ModelList",
     "ModelSource",
     "ReasoningControl",
+    "WebSearch",
     "build_model",
     "list_models",
     "merge_endpoint_models",
@@ -81,7 +94,6 @@ DEFAULT_LIST_TIMEOUT_S = 5.0
 UNRANKED_PRIORITY = 1_000_000
 """The priority of a model no catalog ranks: after every catalog-ranked one."""
 DEFAULT_REASONING_LEVEL = "medium"
-BEDROCK_COMPAT_PREFIX = "bedrock_mantle/"
 OPENAI_API_HOST = "api.openai.com"
 _OPENAI_FAMILY = re.compile(r"(gpt-|o[1-9]|chatgpt-|codex-|computer-use-)")
 
@@ -92,6 +104,8 @@ class ModelSource(enum.StrEnum):
     ENDPOINT = "endpoint"
     CATALOG = "catalog"
     COMPATIBILITY = "compatibility"
+    BUILT_IN = "built-in"
+    """The built-in model list of an Amazon Bedrock provider (``bedrock_models.json``)."""
 
 
 class ListSource(enum.StrEnum):
@@ -102,7 +116,10 @@ class ListSource(enum.StrEnum):
     CATALOG = "catalog"
     """The bundled provider catalog, because the endpoint could not be asked."""
     COMPATIBILITY = "compatibility"
-    """The compatibility catalog (Amazon Bedrock, which has no listing call)."""
+    """The compatibility catalog (OpenAI's models, when its endpoint cannot be asked)."""
+    BUILT_IN = "built-in"
+    """The provider's built-in model list (both Amazon Bedrock built-ins, which have no
+    listing call): always this list, never a fallback, so no warning."""
     NONE = "none"
     """Nothing: the endpoint could not be asked and no catalog knows the provider."""
 
@@ -123,6 +140,9 @@ class Model(msgspec.Struct, frozen=True, kw_only=True):
     input_modalities: tuple[str, ...]
     priority: int
     sources: tuple[ModelSource, ...]
+    web_search: WebSearch | None = None
+    """What the hosted web-search tool returns for this model; ``None`` when it has none (or
+    nothing says it does)."""
 
 
 class ModelList(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,8 +219,10 @@ def build_model(
         )
         if present is not None
     )
-    modalities = (catalog.input_modalities if catalog else None) or (
-        compat.input_modalities if compat else None
+    modalities = tuple(
+        (catalog.input_modalities if catalog else None)
+        or (compat.input_modalities if compat else None)
+        or ("text",)
     )
     return Model(
         id=model_id,
@@ -215,10 +237,18 @@ def build_model(
         default_reasoning_level=DEFAULT_REASONING_LEVEL if reasons or toggle else None,
         supported_reasoning_levels=tuple(compat.supported_reasoning_levels) if compat else (),
         supports_thinking_toggle=toggle,
-        input_modalities=tuple(modalities) if modalities else ("text",),
+        input_modalities=modalities,
         priority=catalog.priority if catalog else UNRANKED_PRIORITY,
         sources=sources,
+        web_search=_web_search(compat, modalities),
     )
+
+
+def _web_search(compat: CompatibilityEntry | None, modalities: tuple[str, ...]) -> WebSearch | None:
+    """Image results only for a model that can take an image in."""
+    if compat is None or not compat.supports_search_tool:
+        return None
+    return WebSearch.TEXT_AND_IMAGE if "image" in modalities else WebSearch.TEXT
 
 
 def _sorted(models: Iterable[Model]) -> tuple[Model, ...]:
@@ -257,18 +287,41 @@ def seed_catalog_models(
     )
 
 
-def seed_bedrock_models(compat: BundledCompatibilityCatalog) -> tuple[Model, ...]:
-    """Bedrock Mantle's listed models: ``bedrock_mantle/<id>`` entries, region-specific ones
-    (``bedrock_mantle/<region>/<id>``, for regions Mantle's built-in URL does not serve) left
-    out."""
-    models = []
-    for entry in compat:
-        if not entry.id.startswith(BEDROCK_COMPAT_PREFIX) or entry.visibility is Visibility.HIDE:
-            continue
-        model_id = entry.id.removeprefix(BEDROCK_COMPAT_PREFIX)
-        if "/" not in model_id:
-            models.append(build_model(model_id, compat=entry))
-    return _sorted(models)
+def seed_bedrock_models(
+    compat: BundledCompatibilityCatalog, provider_id: str = AMAZON_BEDROCK_ID
+) -> tuple[Model, ...]:
+    """An Amazon Bedrock built-in's models (default: Mantle's), from its built-in list.
+
+    Raises ``ValueError`` for a provider id that has no built-in list."""
+    entries = bedrock_model_catalog().models(provider_id)
+    if entries is None:
+        raise ValueError(
+            f"{provider_id!r} has no built-in model list (Bedrock's are for "
+            f"{' and '.join(BEDROCK_IDS)})"
+        )
+    return _sorted(_bedrock_model(entry, compat) for entry in entries)
+
+
+def _bedrock_model(entry: BedrockModel, compat: BundledCompatibilityCatalog) -> Model:
+    """One built-in list entry, described by its base model's compatibility entry.
+
+    The extra levels extend the base model's known levels. When the compatibility catalog does
+    not know the base model there are none to extend, and the entry shows no reasoning
+    metadata at all rather than a lone ``max`` under no control."""
+    base = compat.get(entry.base_model)
+    model = build_model(entry.id, compat=base)
+    levels = model.supported_reasoning_levels
+    if levels:
+        levels += tuple(level for level in entry.extra_reasoning_levels if level not in levels)
+    return msgspec.structs.replace(
+        model,
+        display_name=entry.display_name,
+        context_window=entry.context_window,
+        supported_reasoning_levels=levels,
+        priority=entry.priority,
+        sources=(ModelSource.BUILT_IN, *model.sources),
+        web_search=entry.web_search,
+    )
 
 
 def seed_openai_models(compat: BundledCompatibilityCatalog) -> tuple[Model, ...]:
@@ -302,11 +355,11 @@ async def list_models(
         raise ValueError(f"timeout_s must be more than 0, got {timeout_s}")
     provider = client.registry.get(provider_id)
     compat = compatibility_catalog()
-    if provider.id == AMAZON_BEDROCK_ID:
+    if provider.id in BEDROCK_IDS:
         return ModelList(
             provider_id=provider.id,
-            models=seed_bedrock_models(compat),
-            source=ListSource.COMPATIBILITY,
+            models=seed_bedrock_models(compat, provider.id),
+            source=ListSource.BUILT_IN,
         )
     match = match_catalog_provider(provider.info, provider_catalog())
     base_url = provider.info.effective_base_url

@@ -14,8 +14,13 @@ import pytest
 import modelwire
 from modelwire import Client, Config, ProviderInfo, ProviderRegistry, WireApi
 from modelwire._model_match import MatchRule, match_catalog_provider
-from modelwire.catalog.bundled import compatibility_catalog, provider_catalog
-from modelwire.catalog.schema import ReasoningControl
+from modelwire.catalog.bundled import (
+    BundledCompatibilityCatalog,
+    bedrock_model_catalog,
+    compatibility_catalog,
+    provider_catalog,
+)
+from modelwire.catalog.schema import CompatibilityCatalog, ReasoningControl, WebSearch
 from modelwire.errors import UnknownProviderError
 from modelwire.mock import MockBehavior, MockProvider
 from modelwire.models import (
@@ -280,13 +285,102 @@ def test_levels_come_from_a_compatibility_entry_matched_by_alias() -> None:
     assert models[0].sources == (ModelSource.ENDPOINT, ModelSource.COMPATIBILITY)
 
 
-def test_bedrock_is_seeded_from_mantle_entries_without_hidden_or_region_specific_ones() -> None:
-    models = {m.id: m for m in seed_bedrock_models(compatibility_catalog())}
-    assert models["openai.gpt-oss-120b"].supported_reasoning_levels == ("low", "medium", "high")
-    assert models["openai.gpt-oss-120b"].sources == (ModelSource.COMPATIBILITY,)
-    assert "openai.gpt-oss-safeguard-20b" not in models  # hidden by an override
-    assert "claude-sonnet-latest" not in models  # hidden: not a chat model entry
-    assert not any("/" in model_id for model_id in models)
+@pytest.mark.parametrize("provider_id", ["amazon-bedrock", "amazon-bedrock-runtime"])
+def test_each_bedrock_built_in_is_seeded_from_its_own_built_in_list(provider_id: str) -> None:
+    entries = bedrock_model_catalog().models(provider_id)
+    assert entries
+    models = seed_bedrock_models(compatibility_catalog(), provider_id)
+    assert [(m.id, m.display_name, m.priority) for m in models] == [
+        (e.id, e.display_name, e.priority) for e in entries
+    ]
+    assert {m.sources for m in models} == {(ModelSource.BUILT_IN, ModelSource.COMPATIBILITY)}
+
+
+def test_seeding_bedrock_without_a_provider_id_gives_mantles_list() -> None:
+    compat = compatibility_catalog()
+    assert seed_bedrock_models(compat) == seed_bedrock_models(compat, "amazon-bedrock")
+
+
+def test_a_bedrock_entry_is_described_by_its_base_models_compatibility_entry() -> None:
+    compat = compatibility_catalog()
+    models = {m.id: m for m in seed_bedrock_models(compat)}
+    for model_id, base_id in (
+        ("openai.gpt-5.6-terra", "gpt-5.6-terra"),
+        ("openai.gpt-5.4", "gpt-5.4"),
+    ):
+        base = compat.get(base_id)
+        assert base is not None
+        model = models[model_id]
+        assert model.description == base.description
+        assert model.reasoning_control is base.reasoning_control
+        assert model.input_modalities == tuple(base.input_modalities)
+        assert model.default_reasoning_level == "medium"
+        assert model.context_window == 272_000 != base.context_window  # Bedrock's own window
+    terra = compat.get("gpt-5.6-terra")
+    assert terra is not None
+    assert models["openai.gpt-5.6-terra"].supported_reasoning_levels == (
+        *terra.supported_reasoning_levels,
+        "max",
+    )
+
+
+def test_the_bedrock_5_6_levels_are_gpt_5_5s_plus_max_as_the_reference_builds_them() -> None:
+    """The reference runtime builds Bedrock's 5.6 entries on gpt-5.5's levels (leaving out any
+    5.6-only level Bedrock does not serve); ours read each model's own entry. This fails when
+    the compatibility catalog's 5.6 levels drift from 5.5's, so the list can be reconsidered."""
+    gpt_5_5 = compatibility_catalog().get("gpt-5.5")
+    assert gpt_5_5 is not None
+    for provider_id in ("amazon-bedrock", "amazon-bedrock-runtime"):
+        for model in seed_bedrock_models(compatibility_catalog(), provider_id):
+            if "gpt-5.6-" in model.id:
+                assert model.supported_reasoning_levels == (
+                    *gpt_5_5.supported_reasoning_levels,
+                    "max",
+                ), model.id
+
+
+def test_a_bedrock_entry_whose_base_model_is_unknown_works_from_the_lists_own_data() -> None:
+    nothing = BundledCompatibilityCatalog(CompatibilityCatalog(generated_from="", entries=[]))
+    models = seed_bedrock_models(nothing, "amazon-bedrock")
+    sol = models[0]
+    assert (sol.id, sol.display_name, sol.priority) == ("openai.gpt-5.6-sol", "GPT-5.6 Sol", 0)
+    assert sol.context_window == 272_000
+    assert sol.web_search is WebSearch.TEXT
+    assert sol.sources == (ModelSource.BUILT_IN,)
+    assert sol.description is None
+    # No base levels to extend: no lone "max" under no reasoning control.
+    assert sol.reasoning_control is ReasoningControl.NONE
+    assert sol.supported_reasoning_levels == ()
+    assert sol.input_modalities == ("text",)
+
+
+def test_only_the_bedrock_built_ins_have_a_built_in_list() -> None:
+    with pytest.raises(ValueError, match="'openai' has no built-in model list"):
+        seed_bedrock_models(compatibility_catalog(), "openai")
+
+
+def test_web_search_follows_the_compatibility_catalogs_search_flag_and_image_input() -> None:
+    compat = compatibility_catalog()
+    cases = {
+        "gpt-5.5": WebSearch.TEXT_AND_IMAGE,  # searches, takes images
+        "gemini-2.5-pro-preview-tts": WebSearch.TEXT,  # searches, text in only
+        "gpt-5.4": None,  # no search tool
+    }
+    for model_id, expected in cases.items():
+        entry = compat.get(model_id)
+        assert entry is not None
+        assert build_model(model_id, compat=entry).web_search is expected, model_id
+    assert build_model("unknown-model").web_search is None
+
+
+def test_a_provider_catalog_without_image_input_narrows_search_to_text() -> None:
+    zai = provider_catalog().get("zai")
+    assert zai is not None
+    text_only = next(m for m in zai.models if m.input_modalities == ["text"])
+    entry = compatibility_catalog().get("gpt-5.5")
+    assert entry is not None
+    model = build_model("proxy-model", catalog=text_only, compat=entry)
+    assert model.web_search is WebSearch.TEXT
 
 
 def test_openai_is_seeded_from_its_unprefixed_families_in_the_compatibility_catalog() -> None:
@@ -565,16 +659,31 @@ async def test_a_provider_nothing_can_list_gives_an_empty_list_with_the_reason(
     assert "no bundled catalog matches" in listing.warning
 
 
-async def test_amazon_bedrock_is_seeded_without_a_listing_call(anyio_backend: str) -> None:
+@pytest.mark.parametrize(
+    ("provider_id", "first"),
+    [
+        ("amazon-bedrock", "openai.gpt-5.6-sol"),
+        ("amazon-bedrock-runtime", "global.openai.gpt-5.6-sol"),
+    ],
+)
+async def test_each_amazon_bedrock_built_in_lists_its_built_in_models_without_a_call(
+    provider_id: str, first: str, anyio_backend: str
+) -> None:
     attempts = Attempts()
     registry = ProviderRegistry.from_config(Config(), env={"AWS_REGION": "us-east-1"})
     client = make_client(registry=registry, observer=attempts)
     async with client:
-        listing = await client.list_models("amazon-bedrock")
-    assert attempts.urls == []
-    assert listing.source is ListSource.COMPATIBILITY
+        listing = await client.list_models(provider_id)
+        again = await client.list_models(provider_id, refresh=True)
+    assert attempts.urls == []  # neither a listing call nor anything else was sent
+    assert listing.provider_id == provider_id
+    assert listing.source is ListSource.BUILT_IN
+    assert listing.catalog_only
     assert listing.warning is None
-    assert listing.get("openai.gpt-oss-120b") is not None
+    assert (listing.stale, listing.cached, listing.fetched_at) == (False, False, None)
+    assert listing.models[0].id == first
+    assert listing.models == seed_bedrock_models(compatibility_catalog(), provider_id)
+    assert again == listing
 
 
 async def test_the_built_in_openai_without_a_key_lists_the_catalogs_openai_models(

@@ -1,13 +1,16 @@
-"""``modelwire models``: the table, ``--json``, warnings on stderr, the cache between runs."""
+"""``modelwire models``: the table, ``--json``, warnings on stderr, the cache between runs, and
+the Amazon Bedrock built-ins' built-in lists."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from modelwire.catalog.bundled import compatibility_catalog
 from modelwire.cli import main
 from modelwire.mock import MockBehavior, MockProvider
 
@@ -90,6 +93,8 @@ def test_json_prints_the_list_with_where_it_came_from(
     assert sonnet["default_reasoning_level"] == "medium"
     assert sonnet["supported_reasoning_levels"] == ["low", "medium", "high"]
     assert sonnet["sources"] == ["endpoint", "catalog", "compatibility"]
+    assert sonnet["web_search"] == "text_and_image"  # the catalog's search flag, image input
+    assert listing["models"][1]["web_search"] is None  # unknown to every catalog
     assert [m["id"] for m in listing["models"]] == list(IDS)
 
 
@@ -199,3 +204,85 @@ def test_ids_left_out_as_non_chat_models_are_noted_on_stderr(
     assert note.startswith("modelwire: note: 1 listed id(s) left out as not chat models")
     assert "text-embedding-3-small" not in captured.out
     assert "openai/gpt-5" in captured.out
+
+
+# --- the Amazon Bedrock built-ins: their built-in lists, no call -----------------------------
+
+MANTLE = [
+    ("openai.gpt-5.6-sol", "GPT-5.6 Sol", "gpt-5.6-sol"),
+    ("openai.gpt-5.6-terra", "GPT-5.6 Terra", "gpt-5.6-terra"),
+    ("openai.gpt-5.6-luna", "GPT-5.6 Luna", "gpt-5.6-luna"),
+    ("openai.gpt-5.5", "GPT-5.5", "gpt-5.5"),
+    ("openai.gpt-5.4", "GPT-5.4", "gpt-5.4"),
+]
+RUNTIME = [
+    (f"{prefix}{model_id}", f"{name} ({label})", base)
+    for prefix, label in (("global.", "Global"), ("us.", "US cross-region"))
+    for model_id, name, base in MANTLE[:3]
+]
+
+
+def bedrock_json(provider_id: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(["models", "--provider", provider_id, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # a built-in list is no fallback: nothing to warn about
+    listing: dict[str, Any] = orjson.loads(captured.out)
+    assert listing["provider_id"] == provider_id
+    assert listing["source"] == "built-in"
+    assert listing["warning"] is None
+    return listing
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "expected", "search"),
+    [
+        pytest.param("amazon-bedrock", MANTLE, "text", id="mantle"),
+        pytest.param("amazon-bedrock-runtime", RUNTIME, None, id="runtime"),
+    ],
+)
+def test_json_lists_a_bedrock_built_ins_models_in_priority_order_with_their_metadata(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    provider_id: str,
+    expected: list[tuple[str, str, str]],
+    search: str | None,
+) -> None:
+    models = bedrock_json(provider_id, capsys)["models"]
+    assert [(m["id"], m["display_name"]) for m in models] == [(i, n) for i, n, _ in expected]
+    assert [m["priority"] for m in models] == list(range(len(expected)))
+    compat = compatibility_catalog()
+    for model, (model_id, _, base_id) in zip(models, expected, strict=True):
+        base = compat.get(base_id)
+        assert base is not None
+        assert model["context_window"] == 272_000
+        assert model["web_search"] == search
+        assert model["description"] == base.description
+        assert model["reasoning_control"] == "effort"
+        assert model["default_reasoning_level"] == "medium"
+        levels = model["supported_reasoning_levels"]
+        assert levels[: len(base.supported_reasoning_levels)] == base.supported_reasoning_levels
+        assert ("max" in levels) is ("gpt-5.6-" in model_id), model_id
+        assert levels.count("max") <= 1
+        assert model["sources"] == ["built-in", "compatibility"]
+
+
+def test_mantle_offers_max_reasoning_on_5_6_only(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = {m["id"]: m for m in bedrock_json("amazon-bedrock", capsys)["models"]}
+    assert models["openai.gpt-5.6-sol"]["supported_reasoning_levels"][-1] == "max"
+    assert "max" not in models["openai.gpt-5.5"]["supported_reasoning_levels"]
+    assert "max" not in models["openai.gpt-5.4"]["supported_reasoning_levels"]
+
+
+def test_the_bedrock_table_names_the_built_in_list_as_its_source(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "--provider", "amazon-bedrock-runtime"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    rows = captured.out.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [model_id for model_id, _, _ in RUNTIME]
+    assert all(row.rstrip().endswith("built-in+compatibility") for row in rows)
+    assert "272,000" in rows[0]
+    assert "effort: none/low/medium/high/xhigh/max" in rows[0]

@@ -2,7 +2,8 @@
 
 The files ship inside the package (``modelwire/catalogs/*.json``). Decoding goes straight from
 bytes into the frozen structs of ``schema.py``; the indexes are plain dicts built once, so
-every lookup after the first is a dict hit.
+every lookup after the first is a dict hit. Besides the two generated catalogs there is
+``bedrock_models.json``, the hand-written model lists of the Amazon Bedrock built-ins.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import msgspec
 from ..errors import CatalogError
 from ..providers import ProviderInfo
 from .schema import (
+    BedrockModel,
+    BedrockModelCatalog,
     CatalogProvider,
     CompatibilityCatalog,
     CompatibilityEntry,
@@ -25,12 +28,16 @@ from .schema import (
 )
 
 __all__ = [
+    "BEDROCK_MODELS_FILE",
     "COMPATIBILITY_CATALOG_FILE",
     "PROVIDER_CATALOG_FILE",
+    "BundledBedrockModels",
     "BundledCompatibilityCatalog",
     "BundledProviderCatalog",
+    "bedrock_model_catalog",
     "catalog_dir",
     "compatibility_catalog",
+    "load_bedrock_models",
     "load_compatibility_catalog",
     "load_provider_catalog",
     "normalize_base_url",
@@ -39,6 +46,7 @@ __all__ = [
 
 PROVIDER_CATALOG_FILE = "provider_catalog.json"
 COMPATIBILITY_CATALOG_FILE = "model_compatibility_catalog.json"
+BEDROCK_MODELS_FILE = "bedrock_models.json"
 
 _T = TypeVar("_T", bound=msgspec.Struct)
 
@@ -135,7 +143,28 @@ class BundledCompatibilityCatalog:
         return self._by_id.get(model_id) or self._by_alias.get(model_id)
 
 
-def _decode(path: Path, kind: type[_T]) -> _T:
+class BundledBedrockModels:
+    """The Amazon Bedrock built-ins' model lists, each in the file's order."""
+
+    __slots__ = ("_by_provider",)
+
+    def __init__(self, catalog: BedrockModelCatalog) -> None:
+        self._by_provider = {pid: tuple(models) for pid, models in catalog.providers.items()}
+
+    @property
+    def provider_ids(self) -> tuple[str, ...]:
+        return tuple(self._by_provider)
+
+    def models(self, provider_id: str) -> tuple[BedrockModel, ...] | None:
+        """``provider_id``'s list, or ``None`` when the file has none for it."""
+        return self._by_provider.get(provider_id)
+
+
+_REGENERATE = "reinstall modelwire or regenerate it with `modelwire catalog generate`"
+_REINSTALL = "reinstall modelwire"  # hand-written data: there is no generator to rerun
+
+
+def _decode(path: Path, kind: type[_T], *, remedy: str = _REGENERATE) -> _T:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -144,8 +173,7 @@ def _decode(path: Path, kind: type[_T]) -> _T:
         return msgspec.json.decode(data, type=kind)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(
-            f"bundled catalog {path} is corrupt ({len(data)} bytes): {exc}; "
-            "reinstall modelwire or regenerate it with `modelwire catalog generate`"
+            f"bundled catalog {path} is corrupt ({len(data)} bytes): {exc}; {remedy}"
         ) from exc
 
 
@@ -161,9 +189,28 @@ def load_compatibility_catalog(path: Path | None = None) -> BundledCompatibility
     return BundledCompatibilityCatalog(_decode(path, CompatibilityCatalog))
 
 
+def load_bedrock_models(path: Path | None = None) -> BundledBedrockModels:
+    """Decode a Bedrock model-list file (default: the bundled one), uncached.
+
+    Beyond its shape, an id listed twice for one provider is refused: the picker finds models
+    by id, so the second entry could never be reached."""
+    path = path or catalog_dir() / BEDROCK_MODELS_FILE
+    catalog = _decode(path, BedrockModelCatalog, remedy=_REINSTALL)
+    for provider_id, models in catalog.providers.items():
+        ids = [model.id for model in models]
+        repeated = sorted({model_id for model_id in ids if ids.count(model_id) > 1})
+        if repeated:
+            raise CatalogError(
+                f"bundled catalog {path} lists {', '.join(repeated)} more than once "
+                f"for {provider_id}"
+            )
+    return BundledBedrockModels(catalog)
+
+
 _lock = threading.Lock()
 _provider_catalog: BundledProviderCatalog | None = None
 _compatibility_catalog: BundledCompatibilityCatalog | None = None
+_bedrock_models: BundledBedrockModels | None = None
 
 
 def provider_catalog() -> BundledProviderCatalog:
@@ -184,3 +231,13 @@ def compatibility_catalog() -> BundledCompatibilityCatalog:
             if _compatibility_catalog is None:
                 _compatibility_catalog = load_compatibility_catalog()
     return _compatibility_catalog
+
+
+def bedrock_model_catalog() -> BundledBedrockModels:
+    """The bundled Bedrock model lists, decoded once per process on first call."""
+    global _bedrock_models
+    if _bedrock_models is None:
+        with _lock:
+            if _bedrock_models is None:
+                _bedrock_models = load_bedrock_models()
+    return _bedrock_models

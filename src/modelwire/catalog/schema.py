@@ -1,20 +1,25 @@
-"""The shapes of the two bundled catalogs, declared once: decoding is validation.
+"""The shapes of the bundled catalogs, declared once: decoding is validation.
 
-Both files are the generators' output and are decoded straight into these frozen structs.
-Model and entry structs hold only strings, numbers and lists of strings, so they cannot form
-reference cycles and are exempt from the garbage collector (``gc=False``), which keeps a
-5,000-entry catalog from adding to every collection pause.
+The provider and compatibility catalogs are the generators' output; ``bedrock_models.json``
+is hand-written (the Amazon Bedrock built-ins have no listing call, so their model lists are
+data this project keeps). All are decoded straight into these frozen structs. Model and entry
+structs hold only strings, numbers and lists of strings, so they cannot form reference cycles
+and are exempt from the garbage collector (``gc=False``), which keeps a 5,000-entry catalog
+from adding to every collection pause.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import msgspec
 
 from ..providers import WireApi
 
 __all__ = [
+    "BedrockModel",
+    "BedrockModelCatalog",
     "CatalogModel",
     "CatalogProvider",
     "CompatibilityCatalog",
@@ -22,6 +27,7 @@ __all__ = [
     "ProviderCatalog",
     "ReasoningControl",
     "Visibility",
+    "WebSearch",
 ]
 
 
@@ -38,6 +44,17 @@ class Visibility(enum.StrEnum):
 
     LIST = "list"
     HIDE = "hide"
+
+
+class WebSearch(enum.StrEnum):
+    """What a model's hosted web-search tool may return; a model without the tool has none
+    (``None`` wherever this is optional), so a plain truth test asks "can it search?"."""
+
+    TEXT = "text"
+    """Text results only: the request must not ask for other content types (Amazon Bedrock
+    rejects ``search_content_types``)."""
+    TEXT_AND_IMAGE = "text_and_image"
+    """Text and image results, for a model that takes image input."""
 
 
 class CatalogModel(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
@@ -94,3 +111,36 @@ class CompatibilityCatalog(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
 
     generated_from: str
     entries: list[CompatibilityEntry]
+
+
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class BedrockModel(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """One model of an Amazon Bedrock built-in's list, as ``bedrock_models.json`` gives it.
+
+    Every field is required, so each entry reads complete on its own. What the list does not
+    say (description, reasoning control and levels, input modalities) comes from the
+    compatibility catalog's entry for ``base_model``.
+    """
+
+    id: _NonEmpty
+    """The id requests send (``openai.gpt-5.5``, ``global.openai.gpt-5.6-sol``)."""
+    display_name: _NonEmpty
+    base_model: _NonEmpty
+    """The OpenAI model it serves, as the compatibility catalog names it (``gpt-5.5``)."""
+    priority: Annotated[int, msgspec.Meta(ge=0)]
+    context_window: Annotated[int, msgspec.Meta(gt=0)]
+    """Bedrock's window, which is smaller than OpenAI's for the same model."""
+    extra_reasoning_levels: list[_NonEmpty]
+    """Levels Bedrock accepts beyond the base model's (appended after them)."""
+    web_search: WebSearch | None
+    """``None``: the provider offers no search tool for this model."""
+
+
+class BedrockModelCatalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``bedrock_models.json``: each Bedrock built-in's models, by provider id."""
+
+    about: str
+    """Where the data comes from, for whoever edits the file (JSON has no comments)."""
+    providers: dict[str, list[BedrockModel]]
