@@ -11,7 +11,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,19 @@ def write(path: Path, text: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
+
+
+def run_modelwire(env: Mapping[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m modelwire ARGV…`` in a child process with ``env``: what a shell user sees,
+    stderr logging included, which the in-process runner cannot show."""
+    return subprocess.run(
+        [sys.executable, "-m", "modelwire", *argv],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def listing(result: Result) -> dict[str, dict[str, Any]]:
@@ -845,14 +858,7 @@ def test_a_command_warns_on_stderr_in_one_line_about_a_table_that_drops_catalog_
     write(tmp_path / "config.toml", SHADOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
     env["MODELWIRE_HOME"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "modelwire", "providers", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_modelwire(env, "providers", "--json")
     assert done.returncode == 0, done.stderr
     (line,) = done.stderr.splitlines()
     assert line == (
@@ -927,14 +933,7 @@ def test_the_command_exports_its_calls_as_the_otel_variables_ask(tmp_path: Path)
         "OTEL_METRICS_EXPORTER": "console",
         "OTEL_SERVICE_NAME": "modelwire-cli-test",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "modelwire", "chat", "trace me"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_modelwire(env, "chat", "trace me")
     assert done.returncode == 0, done.stderr
     assert "Echo: trace me" in done.stdout
     assert '"name": "chat mock-model"' in done.stderr
@@ -945,14 +944,7 @@ def test_the_command_exports_its_calls_as_the_otel_variables_ask(tmp_path: Path)
 def test_without_otel_variables_the_command_exports_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["MODELWIRE_HOME"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "modelwire", "chat", "quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_modelwire(env, "chat", "quiet")
     assert done.returncode == 0, done.stderr
     assert "gen_ai" not in done.stderr
 

@@ -9,10 +9,10 @@ every lookup after the first is a dict hit. Besides the two generated catalogs t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -49,6 +49,7 @@ COMPATIBILITY_CATALOG_FILE = "model_compatibility_catalog.json"
 BEDROCK_MODELS_FILE = "bedrock_models.json"
 
 _T = TypeVar("_T", bound=msgspec.Struct)
+_V = TypeVar("_V")
 
 
 def catalog_dir() -> Path:
@@ -207,37 +208,40 @@ def load_bedrock_models(path: Path | None = None) -> BundledBedrockModels:
     return BundledBedrockModels(catalog)
 
 
-_lock = threading.Lock()
-_provider_catalog: BundledProviderCatalog | None = None
-_compatibility_catalog: BundledCompatibilityCatalog | None = None
-_bedrock_models: BundledBedrockModels | None = None
+class _LoadedOnce(Generic[_V]):
+    """A bundled file's decoded form: loaded on first use, once per process, even when threads
+    race for it (the check outside the lock keeps every later call lock-free)."""
+
+    __slots__ = ("_load", "_lock", "_value")
+
+    def __init__(self, load: Callable[[], _V]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._value: _V | None = None
+
+    def __call__(self) -> _V:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._load()
+        return self._value
+
+
+_provider_catalog = _LoadedOnce(load_provider_catalog)
+_compatibility_catalog = _LoadedOnce(load_compatibility_catalog)
+_bedrock_models = _LoadedOnce(load_bedrock_models)
 
 
 def provider_catalog() -> BundledProviderCatalog:
     """The bundled provider catalog, decoded once per process on first call."""
-    global _provider_catalog
-    if _provider_catalog is None:
-        with _lock:
-            if _provider_catalog is None:
-                _provider_catalog = load_provider_catalog()
-    return _provider_catalog
+    return _provider_catalog()
 
 
 def compatibility_catalog() -> BundledCompatibilityCatalog:
     """The bundled compatibility catalog, decoded once per process on first call."""
-    global _compatibility_catalog
-    if _compatibility_catalog is None:
-        with _lock:
-            if _compatibility_catalog is None:
-                _compatibility_catalog = load_compatibility_catalog()
-    return _compatibility_catalog
+    return _compatibility_catalog()
 
 
 def bedrock_model_catalog() -> BundledBedrockModels:
     """The bundled Bedrock model lists, decoded once per process on first call."""
-    global _bedrock_models
-    if _bedrock_models is None:
-        with _lock:
-            if _bedrock_models is None:
-                _bedrock_models = load_bedrock_models()
-    return _bedrock_models
+    return _bedrock_models()
