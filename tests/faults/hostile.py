@@ -228,10 +228,16 @@ class HostileServer:
             started.set_exception(exc)
             return
         self._loop.run_forever()
-        # A transport closed by ``close`` frees its socket in a callback the loop schedules for
-        # its next turn; give those turns before the loop closes, so no socket is left unclosed.
-        # A failed TLS handshake closes its transport through a chain of such callbacks, so
-        # the turns are many (each costs microseconds).
+        # A connection accepted while ``close`` ran has a handler task that started after
+        # ``stop`` cancelled the others (and may sit in a TLS handshake): cancel whatever is
+        # left, so its ``finally`` aborts its transport, before the loop closes.
+        left = asyncio.all_tasks(self._loop)
+        for task in left:
+            task.cancel()
+        if left:
+            self._loop.run_until_complete(asyncio.wait(left, timeout=_CLOSE_WAIT_S))
+        # An aborted transport frees its socket in callbacks the loop schedules for its next
+        # turns (a failed TLS handshake takes several); give them before the loop closes.
         for _ in range(_CLOSING_TURNS):
             self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
