@@ -28,6 +28,9 @@ from .models import DEFAULT_LIST_TIMEOUT_S, ModelCache, ModelList
 from .models import list_models as _list_models
 from .registry import Provider, ProviderRegistry
 from .telemetry import TelemetryObserver
+from ._ws_transport import SocketHome, Sockets, Turn, WebSocketStream, usable
+from .conversation import Conversation
+from .errors import ConfigError
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
 from .wire import Event, Request, Response, encode
 from .wire.endpoints import models_path
@@ -36,6 +39,7 @@ from .wire.listing import ListedModel
 __all__ = ["Client"]
 
 _OPERATION = "chat"
+_TRANSPORTS = ("auto", "http", "websocket")
 
 
 class _Unset(enum.Enum):
@@ -65,8 +69,14 @@ class Client:
         deadline_s: float | None = None,
         first_event_timeout_s: float | None = None,
         max_event_bytes: int | None = None,
+        websockets: bool = True,
     ) -> None:
-        """``telemetry``: spans and metrics on every call through the OpenTelemetry API (the
+        """``websockets``: stream Responses over a WebSocket for providers that support one
+        (``supports_websockets``; never ``aws`` ones), falling back to HTTP + SSE for good
+        when a provider's socket cannot be had; ``False`` keeps every call on HTTP. Each
+        call's ``transport=`` (``auto``/``http``/``websocket``) overrides it.
+
+        ``telemetry``: spans and metrics on every call through the OpenTelemetry API (the
         global providers unless ``tracer_provider`` / ``meter_provider`` are given; without an
         SDK installed this costs the API's no-op). ``semconv="genai-latest"`` picks the GenAI
         conventions' generation-2 names (default: ``OTEL_SEMCONV_STABILITY_OPT_IN``).
@@ -104,6 +114,9 @@ class Client:
                 if type(current) is CallObserver
                 else ObserverGroup(self.telemetry, current)
             )
+        self.websockets = websockets
+        self.sockets = Sockets()
+        """The WebSocket state: open sockets, and the providers fallen back to HTTP."""
         self._credentials: dict[str, Credentials] = {}
         self.model_cache = ModelCache()
         """``list_models``' per-provider cache (in memory; replace it for a file-backed one)."""
@@ -132,8 +145,11 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection pool this client opened."""
-        await self.transport.aclose()
+        """Close every connection pool and socket this client opened."""
+        try:
+            await self.sockets.aclose()
+        finally:
+            await self.transport.aclose()
 
     def provider(self, provider_id: str) -> Provider:
         return self.registry.get(provider_id).usable()
@@ -158,17 +174,108 @@ class Client:
         credentials = self.credentials(provider)
         wire_api = provider.info.wire_api.value
         path, body = encode(wire_api, request, base_url=credentials.base_url(provider))
-        call = Call(
+        return provider, credentials, self._call(provider, credentials, path, request), path, body
+
+    def _call(
+        self, provider: Provider, credentials: Credentials, path: str, request: Request
+    ) -> Call:
+        wire_api = provider.info.wire_api.value
+        return Call(
             provider_id=provider.id,
             wire_api=wire_api,
             operation=_OPERATION,
             url=self.transport.shown_url(provider, path, credentials),
             model=request.model,
-            stream=stream,
+            stream=request.stream,
             request=request,
             auth_kind=credentials.kind.value,
         )
-        return provider, credentials, call, path, body
+
+    def uses_socket(self, provider: Provider, transport: str = "auto") -> bool:
+        """Whether a streamed call to ``provider`` with ``transport`` goes over a socket."""
+        if transport not in _TRANSPORTS:
+            raise ValueError(
+                f"transport must be one of {', '.join(_TRANSPORTS)}, not {transport!r}"
+            )
+        if transport == "http":
+            return False
+        if transport == "websocket":
+            if not usable(provider):
+                raise ConfigError(
+                    f"{provider.id} does not stream over a WebSocket (it needs "
+                    "supports_websockets, the responses wire API and no aws table)",
+                    key_path=f"model_providers.{provider.id}.supports_websockets",
+                )
+            return True
+        return self.websockets and self.sockets.allowed(provider)
+
+    def _streamed(
+        self,
+        provider_id: str,
+        request: Request | None,
+        fields: dict[str, Any],
+        *,
+        raw: bool,
+        transport: str,
+        deadline_s: float | None,
+        first_event_timeout_s: float | None,
+        turn: Turn | None = None,
+        home: SocketHome | None = None,
+    ) -> EventStream[Any]:
+        """A streamed call over the transport it takes (see ``uses_socket``)."""
+        provider = self.provider(provider_id)
+        if turn is None and self.uses_socket(provider, transport):
+            turn = Turn(_request(request, fields, stream=True))
+        if turn is not None and self.uses_socket(provider, transport):
+            credentials = self.credentials(provider)
+            call = self._call(provider, credentials, "responses", turn.request)
+            return WebSocketStream(
+                self.transport,
+                call,
+                provider,
+                credentials,
+                "responses",
+                turn,
+                self.sockets,
+                home if home is not None else self.sockets.home(provider.id),
+                raw=raw,
+                deadline_s=deadline_s,
+                first_event_timeout_s=first_event_timeout_s,
+                max_event_bytes=self.max_event_bytes,
+                strict=transport == "websocket",
+            )
+        if turn is not None:
+            request, fields = turn.request, {}
+        provider_, credentials, call, path, body = self._prepare(
+            provider_id, request, fields, stream=True
+        )
+        return self.transport.stream(
+            call,
+            provider_,
+            credentials,
+            path,
+            body,
+            raw=raw,
+            deadline_s=deadline_s,
+            first_event_timeout_s=first_event_timeout_s,
+            max_event_bytes=self.max_event_bytes,
+        )
+
+    def conversation(
+        self,
+        provider: str,
+        *,
+        model: str,
+        instructions: str | None = None,
+        transport: str = "auto",
+        **defaults: Any,
+    ) -> Conversation:
+        """A multi-turn exchange with one provider and model (see ``Conversation``);
+        ``defaults`` are ``Request`` fields every turn carries (``tools``, ``max_output_tokens``…)."""
+        self.uses_socket(self.provider(provider), transport)  # checks both names now
+        return Conversation(
+            self, provider, model=model, instructions=instructions, transport=transport, **defaults
+        )
 
     def stream(
         self,
@@ -178,6 +285,7 @@ class Client:
         *,
         deadline_s: float | _Unset | None = _UNSET,
         first_event_timeout_s: float | _Unset | None = _UNSET,
+        transport: str = "auto",
         **fields: Any,
     ) -> EventStream[Event]:
         """Stream a reply as common events; pass a ``Request`` or its fields as keywords.
@@ -192,20 +300,16 @@ class Client:
         raises ``DeadlineExceeded``; the deadline passing later ends the stream with an
         ``ErrorEvent`` coded ``deadline_exceeded``, after every event that arrived.
         """
-        provider_, credentials, call, path, body = self._prepare(
-            provider, request, fields, stream=True
-        )
-        return self.transport.stream(
-            call,
-            provider_,
-            credentials,
-            path,
-            body,
+        return self._streamed(
+            provider,
+            request,
+            fields,
+            raw=False,
+            transport=transport,
             deadline_s=self._bound("deadline_s", deadline_s, self.deadline_s),
             first_event_timeout_s=self._bound(
                 "first_event_timeout_s", first_event_timeout_s, self.first_event_timeout_s
             ),
-            max_event_bytes=self.max_event_bytes,
         )
 
     def stream_raw(
@@ -216,25 +320,21 @@ class Client:
         *,
         deadline_s: float | _Unset | None = _UNSET,
         first_event_timeout_s: float | _Unset | None = _UNSET,
+        transport: str = "auto",
         **fields: Any,
     ) -> EventStream[object]:
         """Like ``stream``, but yields the provider's own typed events (``chat.ChatChunk``…);
         the deadline passing after events arrived raises ``DeadlineExceeded``."""
-        provider_, credentials, call, path, body = self._prepare(
-            provider, request, fields, stream=True
-        )
-        return self.transport.stream(
-            call,
-            provider_,
-            credentials,
-            path,
-            body,
+        return self._streamed(
+            provider,
+            request,
+            fields,
             raw=True,
+            transport=transport,
             deadline_s=self._bound("deadline_s", deadline_s, self.deadline_s),
             first_event_timeout_s=self._bound(
                 "first_event_timeout_s", first_event_timeout_s, self.first_event_timeout_s
             ),
-            max_event_bytes=self.max_event_bytes,
         )
 
     async def complete(

@@ -79,6 +79,7 @@ __all__ = [
     "EventStream",
     "ObserverGroup",
     "RetryPolicy",
+    "SocketEvent",
     "Transport",
     "read_excerpt",
 ]
@@ -179,6 +180,12 @@ class Call(msgspec.Struct, kw_only=True):
     """The telemetry observer's per-call state (its spans); the transport never reads it."""
     deadline_s: float | None = None
     """The caller's deadline for the whole call, in seconds (for ``DeadlineExceeded``)."""
+    transport: str = "http"
+    """``http`` (+ SSE) or ``websocket``: what carried the reply (a fallback ends as http)."""
+    fallback: str | None = None
+    """Why this call's socket could not be had and it went over HTTP instead, if it did."""
+    reconnects: int = 0
+    """Sockets replaced during the call (stale, too old, closed by the server)."""
 
     def took(self, response: Response) -> None:
         """Note what an aggregated reply says about the call."""
@@ -189,6 +196,17 @@ class Call(msgspec.Struct, kw_only=True):
         self.usage = response.usage
         if response.error is not None:
             self.error_code = _error_code(response.error.code)
+
+
+class SocketEvent(msgspec.Struct, frozen=True):
+    """What became of a call's WebSocket: ``opened`` (a handshake, ``seconds`` long),
+    ``reused`` (an open socket carried the turn), ``refused`` (the handshake got an HTTP
+    answer, ``reason`` its status) or ``fallback`` (the call goes over HTTP; ``reason`` says
+    why, with no credential in it)."""
+
+    outcome: str
+    seconds: float
+    reason: str | None
 
 
 class CallObserver:
@@ -210,6 +228,9 @@ class CallObserver:
 
     def first_byte(self, call: Call) -> None:
         """The response body's first bytes arrived."""
+
+    def socket(self, call: Call, event: SocketEvent) -> None:
+        """The call's WebSocket was opened, reused, refused or given up for HTTP."""
 
     def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
         """The call ended, exactly once."""
@@ -240,6 +261,10 @@ class ObserverGroup(CallObserver):
     def first_byte(self, call: Call) -> None:
         for observer in self.observers:
             observer.first_byte(call)
+
+    def socket(self, call: Call, event: SocketEvent) -> None:
+        for observer in self.observers:
+            observer.socket(call, event)
 
     def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
         for observer in self.observers:
@@ -1117,17 +1142,12 @@ class EventStream(Generic[T]):
             # Until the first content event both bounds apply, then only the deadline. Reads
             # get a cancel scope only when a bound is set: the unbounded path is unchanged.
             limit = _earlier(deadline, first_by)
+            resend = False
             while True:
-                response = await self._open(limit, deadline, first_by)
-                self._response = response
-                await self._check_event_stream(response)
-                # A read timeout cut to the time left means the deadline ended the read.
-                read_timeout = response.request.extensions.get("timeout", {}).get("read")
-                capped = read_timeout is not None and read_timeout * 1000 < idle_ms
+                reads, capped = await self._attempt_reads(limit, deadline, first_by)
                 decoding = StreamDecoding(call.wire_api, max_event_bytes=self._max_event_bytes)
-                framer, codec = decoding.framer, decoding.codec
+                framer, codec = self._framer(decoding), decoding.codec
                 native = codec.native
-                reads = self._reads = response.aiter_raw()  # type: ignore[assignment]
                 held: Start | None = None
                 failure: str | None = None
                 first = True
@@ -1195,6 +1215,9 @@ class EventStream(Generic[T]):
                                 if failure == "deadline":
                                     await self._release()
                                     raise self._deadline_error(deadline, first_by)
+                                if failure is None and self._resend(terminal):
+                                    resend = True
+                                    break
                                 if terminal.retryable and retries_left:
                                     break
                                 if failure is not None and not retries_left:
@@ -1249,6 +1272,10 @@ class EventStream(Generic[T]):
                             await self._drain(reads)
                         return
                 await self._release()
+                if resend:
+                    # Sent again at once, as the transport asked (not a failure's retry).
+                    resend = False
+                    continue
                 retries_left -= 1
                 retries += 1
                 transport.observer.attempt_failed(call, call.attempts, "stream", retrying=True)
@@ -1292,6 +1319,32 @@ class EventStream(Generic[T]):
         deadline = None if self._deadline_s is None else now + self._deadline_s
         first_by = None if self._first_event_s is None else now + self._first_event_s
         return deadline, first_by
+
+    async def _attempt_reads(
+        self, limit: float | None, deadline: float | None, first_by: float | None
+    ) -> tuple[AsyncIterator[bytes], bool]:
+        """One attempt, sent: the reads of its reply and whether the deadline capped their
+        idle bound (so a read timeout means the deadline passed). The WebSocket stream
+        overrides this; the rest of ``_run`` is the same for both transports."""
+        response = await self._open(limit, deadline, first_by)
+        self._response = response
+        await self._check_event_stream(response)
+        read_timeout = response.request.extensions.get("timeout", {}).get("read")
+        capped = read_timeout is not None and read_timeout * 1000 < (
+            self._provider.info.stream_idle_timeout_ms
+        )
+        reads = self._reads = response.aiter_raw()  # type: ignore[assignment]
+        return reads, capped
+
+    def _framer(self, decoding: StreamDecoding) -> Any:
+        """What cuts the reads into event payloads: SSE over HTTP."""
+        return decoding.framer
+
+    def _resend(self, terminal: ErrorEvent) -> bool:
+        """Whether a reply that failed with ``terminal`` before anything was received should
+        be sent again at once, outside the retry budget (the WebSocket stream's chain
+        rebuilds); over HTTP, never."""
+        return False
 
     async def _open(
         self, limit: float | None, deadline: float | None, first_by: float | None

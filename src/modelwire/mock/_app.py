@@ -46,6 +46,7 @@ from ._render import (
     render_stream,
 )
 from ._script import ReplyOptions, input_token_count, reply_events, response_id_for
+from ._socket import serve_socket
 
 __all__ = ["DEFAULT_MODELS", "MockState", "build_app"]
 
@@ -71,6 +72,7 @@ class MockState:
         require_sigv4: bool = False,
         log_path: Path | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
+        socket_lifetime_s: float = 3600.0,
     ) -> None:
         self.behavior = behavior or MockBehavior()
         self.jitter = jitter or Jitter()
@@ -94,6 +96,12 @@ class MockState:
         """Requests received whose response has not been sent in full yet."""
         self.peak_in_flight = 0
         """The most ``in_flight`` has been (since the start or ``reset_peak``)."""
+        self.socket_lifetime_s = socket_lifetime_s
+        """A WebSocket's age past which its next turn is refused (the 60-minute limit)."""
+        self.sockets_opened = 0
+        """WebSocket handshakes accepted."""
+        self.stored: set[str] = set()
+        """Ids of responses created with ``store: true`` (chainable from any socket)."""
 
     def enter(self) -> None:
         with self._lock:
@@ -124,6 +132,29 @@ class MockState:
                 else self.behavior
             )
         return defaults if queued is None else queued.over(defaults)
+
+    def next_handshake(self) -> MockBehavior | None:
+        """The queued behaviour at the head of the queue if it acts on a handshake."""
+        with self._lock:
+            if self._queue and self._queue[0].for_handshake:
+                return self._queue.popleft()
+        return None
+
+    def record_socket(self, method: str, path: str, headers: Mapping[str, str], body: str) -> None:
+        """A WebSocket handshake (``GET``) or a frame it received (``WS``), logged like a
+        request."""
+        entry = {
+            "method": method,
+            "path": path,
+            "query": "",
+            "headers": _logged_headers(headers),
+            "body": body,
+        }
+        with self._lock:
+            self.requests.append(entry)
+            if self.log_path is not None:
+                with self.log_path.open("ab") as log:
+                    log.write(orjson.dumps(entry) + b"\n")
 
     def next_sequence(self) -> int:
         with self._lock:
@@ -298,6 +329,9 @@ def build_app(state: MockState) -> ASGIApp:
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
         """The app, counting requests in flight until their response is sent in full (a
         streamed response's call returns only after its last chunk)."""
+        if scope["type"] == "websocket":
+            await serve_socket(state, scope, receive, send)
+            return
         if scope["type"] != "http":
             await app(scope, receive, send)
             return

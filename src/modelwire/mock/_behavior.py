@@ -73,6 +73,23 @@ class MockBehavior(msgspec.Struct, frozen=True, kw_only=True):
     """Send an event whose JSON (or SSE framing) is broken, after the first event."""
     replay: Replay | None = None
     """Serve these bytes instead of a scripted reply."""
+    socket_refuse: int | None = None
+    """WebSocket: answer the upgrade with this HTTP status (and an error body) instead."""
+    socket_close: bool | None = None
+    """WebSocket: accept the upgrade, then close at once (1008, a policy rejection)."""
+    socket_delay_ms: int | None = None
+    """WebSocket: hold the handshake this long before answering it."""
+    previous_not_found: bool | None = None
+    """WebSocket: answer the turn with ``previous_response_not_found``."""
+
+    @property
+    def for_handshake(self) -> bool:
+        """Whether this behaviour acts on a WebSocket handshake (taken by the next one)."""
+        return (
+            self.socket_refuse is not None
+            or self.socket_close is not None
+            or self.socket_delay_ms is not None
+        )
 
     def over(self, base: MockBehavior) -> MockBehavior:
         """This behaviour's set knobs on top of ``base``'s."""
@@ -93,6 +110,8 @@ _INT_KNOBS = {
     "retry-after-ms": "retry_after_ms",
     "reset-after": "reset_after",
     "stall-after": "stall_after",
+    "socket-refuse": "socket_refuse",
+    "socket-delay-ms": "socket_delay_ms",
 }
 
 
@@ -112,7 +131,7 @@ def from_headers(headers: Mapping[str, str]) -> MockBehavior:
                 values[_INT_KNOBS[knob]] = int(value)
             except ValueError:
                 raise ValueError(f"{name}: expected an integer, got {value!r}") from None
-        elif knob in ("reasoning", "should-retry"):
+        elif knob in ("reasoning", "should-retry", "socket-close", "previous-not-found"):
             if value.lower() not in ("true", "false"):
                 raise ValueError(f"{name}: expected true or false, got {value!r}")
             values[knob.replace("-", "_")] = value.lower() == "true"

@@ -39,6 +39,9 @@ def _config(state: MockState, *, log_level: str = "critical") -> uvicorn.Config:
         timeout_graceful_shutdown=1,
         # Streams idle between events on purpose (stalls, slow tokens); never cut them here.
         timeout_keep_alive=30,
+        # Responses over WebSocket (mock._socket); wsproto is the client's library too.
+        ws="wsproto",
+        ws_per_message_deflate=True,
     )
 
 
@@ -74,6 +77,7 @@ class MockProvider:
         require_sigv4: bool = False,
         log: Path | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
+        socket_lifetime_s: float = 3600.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -85,6 +89,7 @@ class MockProvider:
             require_sigv4=require_sigv4,
             log_path=log,
             models=models,
+            socket_lifetime_s=socket_lifetime_s,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
