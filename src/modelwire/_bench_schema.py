@@ -27,6 +27,7 @@ from .errors import ModelwireError
 __all__ = [
     "DEFAULT_REQUESTS",
     "SCHEMA",
+    "TRANSPORTS",
     "BenchError",
     "BenchResult",
     "ClientOverhead",
@@ -37,6 +38,7 @@ __all__ = [
     "Target",
     "TargetResult",
     "TargetSummary",
+    "TransportComparison",
     "environment",
     "load_result",
     "read_result",
@@ -45,6 +47,8 @@ __all__ = [
 
 SCHEMA = "modelwire.bench/1"
 DEFAULT_REQUESTS = 20
+TRANSPORTS = ("auto", "http", "websocket")
+"""What ``Target.transport`` may ask for (``Client.stream``'s ``transport=``)."""
 
 
 class BenchError(ModelwireError):
@@ -63,10 +67,18 @@ class Target:
     """Called before each request is sent (warm-ups too), outside its timing: a hook for
     whatever must change between requests (an in-process mock's next reply, a rotating
     prompt) without being counted in them."""
+    transport: str = "auto"
+    """``auto``, ``http`` or ``websocket``, passed to ``Client.stream``: the same provider and
+    model benchmarked once per transport compares the two on equal terms."""
 
     @property
     def name(self) -> str:
-        return self.label or f"{self.provider}:{self.model}"
+        """``provider:model``, with ``@transport`` when one was asked for (so the targets of
+        one provider over two transports have names of their own)."""
+        if self.label:
+            return self.label
+        via = "" if self.transport == "auto" else f"@{self.transport}"
+        return f"{self.provider}:{self.model}{via}"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +166,11 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     """The exception's class name, or the terminal ``ErrorEvent``'s code; ``None`` when ok."""
     error_message: str | None = None
+    transport: str | None = None
+    """What carried the reply: ``http`` (+ SSE) or ``websocket`` (``Call.transport``);
+    ``None`` when the call failed before it had a stream, and in files older than the field."""
+    fallback: str | None = None
+    """Why this request went over HTTP after trying a WebSocket (``Call.fallback``)."""
 
 
 class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -178,6 +195,16 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     e2e_ms: Stats | None
     decode_tokens_per_s: Stats | None
     """Per request: tokens after the first over the time from first to last delta."""
+    transports: dict[str, int] = msgspec.field(default_factory=dict)
+    """Timed requests by what carried them (``RequestRecord.transport``), so a run that fell
+    back part way shows it."""
+    cpu_s: float | None = None
+    """CPU time (user + system, ``time.process_time``) of the whole benchmarking process over
+    the timed phase: the client, the event loop, the progress view, and a mock only when it
+    runs in the same process (``modelwire bench``'s runs in a child). ``None`` in files older
+    than the field."""
+    cpu_ms_per_request: float | None = None
+    """``cpu_s`` over the timed requests, in ms: the client's cost per request."""
 
 
 class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,6 +213,27 @@ class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     summary: TargetSummary
     requests: list[RequestRecord]
+    transport: str = "auto"
+    """The transport asked for (``Target.transport``); ``summary.transports`` says what
+    actually carried the requests."""
+    fallback: str | None = None
+    """Why the provider's requests went over HTTP instead of a WebSocket, when ``auto`` tried
+    one and it could not be had (possibly during the warm-ups: the client then keeps to HTTP
+    for that provider, so no timed request records it)."""
+
+
+class TransportComparison(msgspec.Struct, frozen=True, kw_only=True):
+    """One provider and model benchmarked over HTTP and over a WebSocket in the same run.
+
+    Ratios are WebSocket over HTTP (below 1: the socket is faster or cheaper); ``None`` when
+    either side has no figure (no successful request, or no CPU measured)."""
+
+    provider: str
+    model: str
+    http_target: str
+    websocket_target: str
+    ttft_p50_ratio: float | None
+    cpu_per_request_ratio: float | None
 
 
 class MockProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -228,6 +276,8 @@ class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     mock_profile: MockProfile | None = None
     """Set when the embedded mock was the target."""
     client_overhead: ClientOverhead | None = None
+    comparisons: list[TransportComparison] = msgspec.field(default_factory=list)
+    """A provider and model benchmarked over both transports, compared (``TransportComparison``)."""
     interrupted: bool = False
     """The run was stopped early (Ctrl-C, SIGTERM); ``targets`` hold what had been measured."""
 

@@ -245,10 +245,17 @@ class WebSocket:
         """Send one text message."""
         if self.closed:
             raise SocketClosed(None, "the socket is closed")
+        if self._protocol.state != ConnectionState.OPEN:
+            # The server's close frame came first (often in the same read as the 101).
+            close = next((e for e in self._pending if isinstance(e, CloseConnection)), None)
+            if close is not None:
+                raise SocketClosed(close.code, close.reason or "")
+            raise SocketClosed(None, f"the socket is {self._protocol.state.name.lower()}")
         try:
             data = self._protocol.send(TextMessage(data=text))
-        except LocalProtocolError as exc:
-            raise SocketError(f"the socket cannot send now ({exc})") from None
+        except LocalProtocolError:
+            # Its message quotes the frame: the caller's content stays out of errors.
+            raise SocketError("the socket cannot send in its current state") from None
         await self._write(data)
 
     async def receive(self, limit: int) -> list[bytes]:

@@ -517,7 +517,10 @@ class WebSocketStream(EventStream[Any]):
                 self._socket = None
                 await self._sockets.close(socket, politely=False)
                 if fresh:
-                    return await self._over_http(f"the socket failed at once ({exc})")
+                    what = "closed the socket" if isinstance(exc, SocketClosed) else "failed"
+                    return await self._over_http(
+                        f"the server {what} right after the handshake ({exc})"
+                    )
                 call.reconnects += 1
                 try:
                     socket = await self._connect()

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .._version import __version__
 from ..errors import ProviderError
-from ..transport import Call, CallObserver, EndReason
+from ..transport import Call, CallObserver, EndReason, SocketEvent
 from ..wire import ResponseAccumulator
 from . import _names as n
 from ._content import Capture, input_messages, output_messages, system_instructions
@@ -143,6 +143,16 @@ class TelemetryObserver(CallObserver):
         self._auth_runs = meter.create_counter(
             n.AUTH_RUNS_COUNTER, unit="{run}", description="Auth command runs"
         )
+        self._sockets = meter.create_counter(
+            n.SOCKETS_COUNTER,
+            unit="{connection}",
+            description="WebSocket outcomes: opened, reused, refused, fallback",
+        )
+        self._reconnects = meter.create_counter(
+            n.RECONNECTS_COUNTER,
+            unit="{reconnect}",
+            description="WebSockets replaced during a call (stale, too old, closed by the server)",
+        )
         self._servers: dict[str, tuple[str, int | None]] = {}
 
     # --- where a call goes ----------------------------------------------------------------
@@ -240,6 +250,19 @@ class TelemetryObserver(CallObserver):
         attempt.set_status(Status(StatusCode.ERROR, reason))
         attempt.end()
 
+    def socket(self, call: Call, event: SocketEvent) -> None:
+        provider = provider_name(call.provider_id)
+        self._sockets.add(1, {n.PROVIDER: provider, n.SOCKET_OUTCOME: event.outcome})
+        state: _State | None = call.telemetry
+        if state is None or not state.span.is_recording():
+            return
+        attributes: dict[str, Any] = {n.SOCKET_OUTCOME: event.outcome}
+        if event.outcome == "opened":
+            attributes[n.SOCKET_SECONDS] = event.seconds
+        if event.reason is not None:
+            attributes[n.SOCKET_FALLBACK] = event.reason
+        state.span.add_event(n.SOCKET_EVENT, attributes)
+
     def end(self, call: Call, reason: EndReason, error: BaseException | None) -> None:
         state: _State | None = call.telemetry
         if state is None:
@@ -278,6 +301,8 @@ class TelemetryObserver(CallObserver):
             if call.chunks > 1 and call.first_byte is not None:
                 self._tpoc.record((now - call.first_byte) / (call.chunks - 1), metric_attributes)
         self._record_usage(call, metric_attributes)
+        if call.reconnects:
+            self._reconnects.add(call.reconnects, {n.PROVIDER: provider_name(call.provider_id)})
 
     def _finish_span(
         self,
@@ -313,6 +338,11 @@ class TelemetryObserver(CallObserver):
             attributes[n.RESPONSE_TTFC] = first_chunk
         if call.stream:
             attributes[n.END_REASON] = reason.value
+        attributes[n.TRANSPORT] = call.transport
+        if call.fallback is not None:
+            attributes[n.SOCKET_FALLBACK] = call.fallback
+        if call.reconnects:
+            attributes[n.SOCKET_RECONNECTS] = call.reconnects
         if error_type is not None:
             attributes[n.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, _status_message(reason, error, error_type)))
