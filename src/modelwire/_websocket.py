@@ -12,6 +12,7 @@ module's ``SocketError`` kinds, carrying only a description, never the request's
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 from collections import deque
@@ -124,9 +125,9 @@ class WebSocket:
     time; ``aclose`` ends it. Not safe for concurrent receivers (one response per socket)."""
 
     __slots__ = (
-        "_protocol",
         "_parts",
         "_pending",
+        "_protocol",
         "_size",
         "_stream",
         "bytes_received",
@@ -306,13 +307,13 @@ class WebSocket:
         with anyio.CancelScope(shield=True):
             try:
                 if self._protocol.state == ConnectionState.OPEN:
-                    await self._write(self._protocol.send(CloseConnection(code=code, reason=reason)))
+                    closing = CloseConnection(code=code, reason=reason)
+                    await self._write(self._protocol.send(closing))
                     with anyio.move_on_after(_CLOSE_WITHIN_S):
                         answered = False
                         while not answered:
                             answered = any(
-                                isinstance(event, CloseConnection)
-                                for event in await self._events()
+                                isinstance(event, CloseConnection) for event in await self._events()
                             )
             except SocketError:
                 pass
@@ -325,10 +326,8 @@ class WebSocket:
             return
         self.closed = True
         with anyio.CancelScope(shield=True):
-            try:
+            with contextlib.suppress(OSError, anyio.BrokenResourceError, ssl.SSLError):
                 await self._stream.aclose()
-            except (OSError, anyio.BrokenResourceError, ssl.SSLError):
-                pass
 
     async def _answer_close(self, event: CloseConnection) -> None:
         try:

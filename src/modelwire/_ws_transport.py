@@ -500,9 +500,7 @@ class WebSocketStream(EventStream[Any]):
             # The call's own bound passed during the handshake.
             raise self._deadline_error(deadline, first_by) from None
 
-    async def _send(
-        self, socket: WebSocket, *, fresh: bool
-    ) -> WebSocket | AsyncIterator[bytes]:
+    async def _send(self, socket: WebSocket, *, fresh: bool) -> WebSocket | AsyncIterator[bytes]:
         """Send the turn's frame on ``socket`` (a stale idle one is replaced once); the socket
         it went on, or the HTTP reads when no socket could be had."""
         for _ in range(2):
@@ -548,8 +546,7 @@ class WebSocketStream(EventStream[Any]):
         except _Fallback as exc:
             return await self._over_http(exc.reason)
         self._chain_lost = True
-        sent = await self._send(replacement, fresh=True)
-        return sent
+        return await self._send(replacement, fresh=True)
 
     async def _over_http(self, reason: str | None) -> AsyncIterator[bytes]:
         """This attempt over HTTP + SSE; with ``reason``, the provider's fallback from now on."""

@@ -21,16 +21,15 @@ import anyio
 import httpx
 
 from ._request_args import request_from
+from ._ws_transport import SocketHome, Sockets, Turn, WebSocketStream, usable
 from .auth import Credentials, credentials_for
 from .config import load_config
-from .errors import DeadlineExceeded
+from .conversation import Conversation
+from .errors import ConfigError, DeadlineExceeded
 from .models import DEFAULT_LIST_TIMEOUT_S, ModelCache, ModelList
 from .models import list_models as _list_models
 from .registry import Provider, ProviderRegistry
 from .telemetry import TelemetryObserver
-from ._ws_transport import SocketHome, Sockets, Turn, WebSocketStream, usable
-from .conversation import Conversation
-from .errors import ConfigError
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
 from .wire import Event, Request, Response, encode
 from .wire.endpoints import models_path
@@ -270,9 +269,12 @@ class Client:
         transport: str = "auto",
         **defaults: Any,
     ) -> Conversation:
-        """A multi-turn exchange with one provider and model (see ``Conversation``);
-        ``defaults`` are ``Request`` fields every turn carries (``tools``, ``max_output_tokens``…)."""
-        self.uses_socket(self.provider(provider), transport)  # checks both names now
+        """A multi-turn exchange with one provider and model (see ``Conversation``).
+
+        ``defaults`` are ``Request`` fields every turn carries (``tools``,
+        ``max_output_tokens``…); ``transport`` is every turn's, as in ``stream``."""
+        # An unknown provider, or a transport it cannot take, is an error here, not at turn 1.
+        self.uses_socket(self.provider(provider), transport)
         return Conversation(
             self, provider, model=model, instructions=instructions, transport=transport, **defaults
         )

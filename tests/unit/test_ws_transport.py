@@ -50,9 +50,7 @@ class Recorder(CallObserver):
         return [event.outcome for event in self.sockets]
 
 
-def make_client(
-    mock: MockProvider, *, observer: CallObserver | None = None, **info: Any
-) -> Client:
+def make_client(mock: MockProvider, *, observer: CallObserver | None = None, **info: Any) -> Client:
     registry = ProviderRegistry.from_config(env={}, catalog=None)
     fields: dict[str, Any] = {
         "name": "Loopback",
@@ -100,7 +98,8 @@ async def test_a_turn_streams_over_one_socket_frame_on_both_event_loops(
     assert (handshakes(mock), posts(mock)) == (1, 0)
     (frame,) = frames(mock)
     assert frame["type"] == "response.create"
-    assert "stream" not in frame and "background" not in frame
+    assert "stream" not in frame
+    assert "background" not in frame
     assert frame["input"][0]["content"][0]["text"] == "hello socket"
     assert recorder.outcomes() == ["opened"]
 
@@ -413,7 +412,8 @@ async def test_the_span_names_the_transport_and_the_socket_outcome(
         assert isinstance([event async for event in client.stream("loop", HI)][-1], Completed)
     calls = [span for span in otel.spans() if span.name.startswith("chat")]
     first, second = sorted(calls, key=lambda span: span.start_time or 0)
-    assert first.attributes is not None and second.attributes is not None
+    assert first.attributes is not None
+    assert second.attributes is not None
     assert first.attributes["modelwire.transport"] == "websocket"
     assert [event.name for event in first.events] == ["modelwire.websocket"]
     assert first.events[0].attributes is not None

@@ -208,4 +208,3 @@ async def _reply(
             await send({"type": "websocket.send", "bytes": b'{"type": "\xff\xfe"}'})
         await send({"type": "websocket.send", "text": frame.decode("utf-8")})
     return False, response_id
-
