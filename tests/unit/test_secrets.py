@@ -192,6 +192,31 @@ def providers(
     # No credential of its own: the URL's userinfo goes out as Basic auth.
     registry.register("userinfo", ProviderInfo(base_url=with_userinfo(base), wire_api=chat))
     registry.register("signin", ProviderInfo(base_url=base, requires_openai_auth=True))
+    # The same credentials over a Responses WebSocket: the handshake carries them instead.
+    socketed = {"wire_api": WireApi.RESPONSES, "supports_websockets": True}
+    registry.register(
+        "env-key-socket",
+        ProviderInfo(
+            base_url=base,
+            env_key="LOOP_KEY",
+            query_params={"key": QUERY_KEY},
+            http_headers={"x-goog-api-key": HEADER_KEY},
+            env_http_headers={"x-gateway-token": "GATEWAY_TOKEN"},
+            **socketed,
+        ),
+    )
+    registry.register(
+        "command-socket",
+        ProviderInfo(
+            base_url=base,
+            auth=ProviderAuthInfo(command=sys.executable, args=[str(script)]),
+            **socketed,
+        ),
+    )
+    registry.register(
+        "signin-socket",
+        ProviderInfo(base_url=base, requires_openai_auth=True, **socketed),
+    )
     return registry, env
 
 
@@ -205,6 +230,11 @@ def kinds(tmp_path: Path) -> list[Kind]:
         Kind("userinfo", None, False, userinfo),
         Kind("amazon-bedrock", None, True, (AWS_KEY_ID, AWS_SECRET, AWS_SESSION)),
         Kind("signin", ACCESS, False, (ACCESS, REFRESH, ID_TOKEN, ACCOUNT)),
+        Kind(
+            "env-key-socket", ENV_KEY, False, (ENV_KEY, QUERY_KEY, HEADER_KEY, ENV_HEADER_TOKEN)
+        ),
+        Kind("command-socket", COMMAND_TOKEN, False, (COMMAND_TOKEN,)),
+        Kind("signin-socket", ACCESS, False, (ACCESS, REFRESH, ID_TOKEN, ACCOUNT)),
         # The AWS bearer token and the stored API key take the place of the others.
         Kind(
             "amazon-bedrock",
@@ -291,6 +321,7 @@ async def test_no_auth_kind_leaks_a_secret_anywhere(
         ) as client:
             await exercise(client, kind.provider, surfaces)
             surfaces.texts.append(repr(client))
+            surfaces.texts.append(repr(client.sockets))
     surfaces.tracer_provider.force_flush()
     spans = surfaces.exporter.get_finished_spans()
     assert {s.name for s in spans} >= {"chat mock-model", "POST", "modelwire.auth.command"}
@@ -313,7 +344,10 @@ async def test_no_auth_kind_leaks_a_secret_anywhere(
     if mode.startswith("echoed"):
         # The echoes did reach the errors, masked: the scan above is not vacuous.
         assert "you sent ****" in everywhere["errors and reprs"]
+    # The socket providers did talk over sockets: their handshakes carried the secrets.
+    assert any(r["method"] == "GET" and r["path"].endswith("/responses") for r in mock.requests)
     if mode == "accepted":
+        assert any(r["method"] == "WS" for r in mock.requests)
         # The userinfo was sent as Basic auth, and the key provider's key was not replaced.
         sent = [r["headers"].get("authorization", "") for r in mock.requests]
         assert f"Basic {MASK}" in sent
