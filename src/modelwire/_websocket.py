@@ -125,6 +125,7 @@ class WebSocket:
     time; ``aclose`` ends it. Not safe for concurrent receivers (one response per socket)."""
 
     __slots__ = (
+        "_aborted",
         "_parts",
         "_pending",
         "_protocol",
@@ -144,6 +145,7 @@ class WebSocket:
         self._parts: list[bytes] = []
         self._size = 0
         self.closed = False
+        self._aborted = False
         self.opened_at = time.monotonic()
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -321,10 +323,11 @@ class WebSocket:
                 await self.abort()
 
     async def abort(self) -> None:
-        """Drop the stream at once (no close frame)."""
-        if self.closed:
+        """Drop the stream at once (no close frame); the file descriptor is freed here, on
+        every path that ends the socket, not left to the garbage collector."""
+        if self._aborted:
             return
-        self.closed = True
+        self.closed = self._aborted = True
         with anyio.CancelScope(shield=True):
             with contextlib.suppress(OSError, anyio.BrokenResourceError, ssl.SSLError):
                 await self._stream.aclose()
@@ -341,7 +344,7 @@ class WebSocket:
         try:
             await self._stream.send(data)
         except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            self.closed = True
+            await self.abort()
             raise SocketError(f"{type(exc).__name__} while sending") from None
         self.bytes_sent += len(data)
 
@@ -351,7 +354,7 @@ class WebSocket:
             try:
                 data = await self._stream.receive(_READ)
             except anyio.EndOfStream:
-                self.closed = True
+                await self.abort()
                 raise SocketClosed(None, "") from None
             except (
                 OSError,
@@ -359,7 +362,7 @@ class WebSocket:
                 anyio.BrokenResourceError,
                 anyio.ClosedResourceError,
             ) as exc:
-                self.closed = True
+                await self.abort()
                 raise SocketError(f"{type(exc).__name__} while receiving") from None
             self.bytes_received += len(data)
             try:
