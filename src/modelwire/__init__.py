@@ -70,6 +70,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionFailedError",
+    "Conversation",
+    "ConversationTurn",
     "DeadlineExceeded",
     "ErrorEvent",
     "ErrorInfo",
@@ -124,7 +126,13 @@ __all__ = [
 ]
 
 
-_LAZY = {"Client": "client", "Model": "models", "ModelList": "models"}
+_LAZY = {
+    "Client": "client",
+    "Conversation": "conversation",
+    "ConversationTurn": "conversation",
+    "Model": "models",
+    "ModelList": "models",
+}
 """Public names whose modules pull in the HTTP stack or the async machinery: imported on first
 use, so that ``import modelwire`` stays cheap for code that only reads the registry or decodes
 bytes."""

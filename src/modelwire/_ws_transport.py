@@ -396,6 +396,8 @@ class WebSocketStream(EventStream[Any]):
         self._bounds_now: tuple[float | None, float | None, float | None] = (None, None, None)
         self._sse_framer: Any = None
         self._strict = strict
+        write = transport.timeout.write
+        self._write_s = 30.0 if write is None else write
         self.sent_chained = False
         """Whether the last frame sent leaned on the previous response."""
 
@@ -416,6 +418,19 @@ class WebSocketStream(EventStream[Any]):
             self._provider, strict=self._strict
         ):
             return await self._over_http(None), capped
+        if limit is None:
+            return await self._over_socket(), capped
+        # The handshake and the frame's send count against the bounds before the first event,
+        # as an HTTP attempt's connect and upload do.
+        with anyio.CancelScope(deadline=limit):
+            return await self._over_socket(), capped
+        if self._socket is not None:
+            await self._sockets.close(self._socket, politely=False)
+            self._socket = None
+        raise self._deadline_error(deadline, first_by)
+
+    async def _over_socket(self) -> AsyncIterator[bytes]:
+        """This attempt on a socket: the home's (replaced when stale or old) or a new one."""
         socket = self._home.take()
         fresh = False
         if socket is not None and (socket.closed or _old(socket)):
@@ -426,14 +441,14 @@ class WebSocketStream(EventStream[Any]):
             try:
                 socket = await self._connect()
             except _Fallback as exc:
-                return await self._over_http(exc.reason), capped
+                return await self._over_http(exc.reason)
             fresh = True
         else:
             self._transport.observer.socket(self.call, SocketEvent("reused", 0.0, None))
         sent = await self._send(socket, fresh=fresh)
         if not isinstance(sent, WebSocket):
-            return sent, capped
-        return _SocketReads(self, sent, fresh=fresh), capped
+            return sent
+        return _SocketReads(self, sent, fresh=fresh)
 
     def _framer(self, decoding: StreamDecoding) -> Any:
         framing = self._framing = _MessageFramer(self._max_event_bytes)
@@ -510,8 +525,12 @@ class WebSocketStream(EventStream[Any]):
             call.attempts += 1
             self._socket = socket
             try:
-                await socket.send_text(frame)
-            except SocketError as exc:
+                # A server that stops reading must not hold the send forever.
+                with anyio.fail_after(self._write_s):
+                    await socket.send_text(frame)
+            except (SocketError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    exc = SocketError(f"no progress sending the turn for {self._write_s:g} s")
                 self._socket = None
                 await self._sockets.close(socket, politely=False)
                 if fresh:

@@ -27,7 +27,13 @@ from modelwire import (
     user,
 )
 from modelwire._ws_transport import usable
-from modelwire.errors import AuthError, ConfigError, ConnectionFailedError, StreamIdleTimeout
+from modelwire.errors import (
+    AuthError,
+    ConfigError,
+    ConnectionFailedError,
+    DeadlineExceeded,
+    StreamIdleTimeout,
+)
 from modelwire.mock import MockBehavior, MockProvider
 from modelwire.transport import Call, CallObserver, EndReason, SocketEvent
 
@@ -424,3 +430,35 @@ async def test_the_span_names_the_transport_and_the_socket_outcome(
     outcomes = {point.attributes["modelwire.websocket.outcome"]: point.value for point in points}
     assert outcomes["opened"] >= 2
     assert outcomes["fallback"] == 1
+
+
+async def test_the_deadline_bounds_a_slow_first_event_on_the_socket(
+    mock: MockProvider, anyio_backend: str
+) -> None:
+    mock.enqueue(MockBehavior(ttft_ms=3000))
+    async with make_client(mock) as client:
+        with pytest.raises(DeadlineExceeded), anyio.fail_after(5):
+            async for _ in client.stream("loop", HI, deadline_s=0.3):
+                pass
+        assert not client.sockets._open
+
+
+async def test_the_deadline_bounds_a_slow_handshake(mock: MockProvider, anyio_backend: str) -> None:
+    mock.enqueue(MockBehavior(socket_delay_ms=3000))
+    async with make_client(mock) as client:
+        with pytest.raises(DeadlineExceeded), anyio.fail_after(5):
+            async for _ in client.stream("loop", HI, first_event_timeout_s=0.3):
+                pass
+        assert "loop" not in client.sockets.fallbacks
+
+
+async def test_a_deadline_passing_mid_reply_keeps_the_events_and_closes_the_socket(
+    mock: MockProvider, anyio_backend: str
+) -> None:
+    mock.enqueue(MockBehavior(output_tokens=100, delay_ms=20))
+    async with make_client(mock) as client:
+        events = [event async for event in client.stream("loop", HI, deadline_s=0.5)]
+        assert isinstance(events[-1], ErrorEvent)
+        assert events[-1].code == "deadline_exceeded"
+        assert text(events)
+        assert not client.sockets._open
