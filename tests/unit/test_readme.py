@@ -100,9 +100,22 @@ def test_the_examples_exercise_the_calls_they_show(
     for name in ELSEWHERE:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MODELWIRE_HOME", str(demo_home))
-    (client_example,) = [code for _, code in python_blocks() if "Client.from_config" in code]
+    (client_example,) = [code for _, code in python_blocks() if "client.stream(" in code]
     exec(compile(client_example, str(README), "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out == "Echo: hiEcho: hi stop\n"
+
+
+def test_the_conversation_example_chains_its_turns_over_a_socket(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ELSEWHERE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELWIRE_HOME", str(demo_home))
+    (example,) = [code for _, code in python_blocks() if "client.conversation(" in code]
+    exec(compile(example, str(README), "exec"), {"__name__": "__main__"})
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("Echo: What is the capital of Norway? resp_")
+    assert second == "Echo: And of Sweden?websocket 4"
 
 
 def commands_in_help(capsys: pytest.CaptureFixture[str]) -> list[str]:
