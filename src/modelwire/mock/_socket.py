@@ -65,26 +65,29 @@ async def serve_socket(state: Any, scope: Scope, receive: Receive, send: Send) -
     path = scope.get("path", "")
     state.record_socket("GET", path, headers, "")
     knobs = from_headers_or_none(headers)
+    # Taken before the checks below: a handshake refused for its path or key uses it up too.
     handshake = state.next_handshake()
     if knobs is None:
         await _refuse(send, 400, "a x-mock-* header is malformed")
         return
     if handshake is not None:
         knobs = knobs.over(handshake)
+    # The server's defaults count for the handshake's own knobs; turns get them per turn.
+    gate = knobs.over(state.behavior)
     if not path.rstrip("/").endswith("/responses"):
         await _refuse(send, 404, f"no WebSocket route for {path}")
         return
     if not state.authorized(headers):
         await _refuse(send, 401, "invalid or missing credentials")
         return
-    if knobs.socket_delay_ms:
-        await anyio.sleep(knobs.socket_delay_ms / 1000)
-    if knobs.socket_refuse is not None:
-        await _refuse(send, knobs.socket_refuse, "WebSocket mode is not available here")
+    if gate.socket_delay_ms:
+        await anyio.sleep(gate.socket_delay_ms / 1000)
+    if gate.socket_refuse is not None:
+        await _refuse(send, gate.socket_refuse, "WebSocket mode is not available here")
         return
     await send({"type": "websocket.accept"})
     state.sockets_opened += 1
-    if knobs.socket_close:
+    if gate.socket_close:
         await send({"type": "websocket.close", "code": 1008, "reason": "policy violation"})
         return
     opened = time.monotonic()
@@ -127,7 +130,9 @@ async def serve_socket(state: Any, scope: Scope, receive: Receive, send: Send) -
                 send,
                 _error_frame(
                     400,
-                    f"Previous response with id '{previous}' not found.",
+                    "Previous response not found."
+                    if previous is None
+                    else f"Previous response with id '{previous}' not found.",
                     code="previous_response_not_found",
                 ),
             )
@@ -135,7 +140,12 @@ async def serve_socket(state: Any, scope: Scope, receive: Receive, send: Send) -
         if payload.get("background"):
             await _send(send, _error_frame(400, "background is not supported over WebSocket"))
             continue
-        closed, response_id = await _reply(state, send, payload, behavior)
+        # A turn counts in flight like a request, so peak_in_flight sees socket traffic too.
+        state.enter()
+        try:
+            closed, response_id = await _reply(state, send, payload, behavior)
+        finally:
+            state.leave()
         if closed:
             return
         if response_id is not None:
