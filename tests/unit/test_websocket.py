@@ -275,3 +275,44 @@ async def test_closing_politely_sends_a_close_frame_and_twice_is_harmless(
         assert got == [1000]
         with pytest.raises(SocketClosed):
             await socket.send_text("too late")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n",
+            "Bad accept token",
+        ),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "Missing header"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 100_000 + b"\r\n\r\n", "broke the WebSocket"),
+        (b"not http at all\r\n\r\n", "broke the WebSocket"),
+    ],
+    ids=["bad-accept", "no-upgrade-headers", "huge-head", "garbage"],
+)
+async def test_a_hostile_handshake_answer_is_a_socket_error(
+    answer: bytes, expected: str, anyio_backend: str
+) -> None:
+    async def script(stream: anyio.abc.SocketStream, server: WSConnection) -> None:
+        await stream.receive()
+        await stream.send(answer)
+        await anyio.sleep(1)
+
+    async with serving(script, handshake=False) as url:
+        with pytest.raises(SocketError, match=expected), anyio.fail_after(5):
+            await WebSocket.connect(socket_url(url), {})
+
+
+async def test_a_redirect_on_the_upgrade_is_a_refusal_not_followed(anyio_backend: str) -> None:
+    async def script(stream: anyio.abc.SocketStream, server: WSConnection) -> None:
+        await stream.receive()
+        await stream.send(
+            b"HTTP/1.1 302 Found\r\nLocation: ws://elsewhere/\r\nContent-Length: 0\r\n\r\n"
+        )
+        await anyio.sleep(1)
+
+    async with serving(script, handshake=False) as url:
+        with pytest.raises(HandshakeRejected) as caught, anyio.fail_after(5):
+            await WebSocket.connect(socket_url(url), {})
+    assert caught.value.status == 302
