@@ -25,17 +25,18 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
     Event,
-    Ping,
     RejectConnection,
     RejectData,
     Request,
     TextMessage,
 )
+from wsproto.events import Ping as PingEvent
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from ._ws_frames import Close, FrameReader, Ping, ProtocolViolation
 
 __all__ = [
     "Handshake",
@@ -47,6 +48,11 @@ __all__ = [
 ]
 
 _READ = 64 * 1024
+_HEAD_LIMIT = 64 * 1024
+"""Bytes of a handshake answer read while looking for its head's end (h11 refuses a longer
+head anyway)."""
+_CLOSING_LIMIT = 1 << 20
+"""The message cap while closing or before a turn: what arrives then is dropped."""
 _REJECTION_BODY = 16 * 1024
 """Bytes of a refused handshake's body kept for the error's excerpt."""
 _CLOSE_WITHIN_S = 1.0
@@ -126,11 +132,11 @@ class WebSocket:
 
     __slots__ = (
         "_aborted",
-        "_parts",
+        "_frames",
         "_pending",
         "_protocol",
-        "_size",
         "_stream",
+        "_trailing",
         "bytes_received",
         "bytes_sent",
         "closed",
@@ -141,9 +147,9 @@ class WebSocket:
     def __init__(self, stream: anyio.abc.ByteStream, protocol: WSConnection) -> None:
         self._stream = stream
         self._protocol = protocol
-        self._pending: deque[Event] = deque()
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._pending: deque[bytes | Ping | Close] = deque()
+        self._frames: FrameReader | None = None
+        self._trailing = b""
         self.closed = False
         self._aborted = False
         self.opened_at = time.monotonic()
@@ -207,53 +213,94 @@ class WebSocket:
             )
         except LocalProtocolError as exc:
             raise SocketError(f"the handshake cannot be sent as built ({exc})") from None
-        rejected: RejectConnection | None = None
+        # wsproto reads the response head only: frames that arrived with it are the frame
+        # reader's (wsproto would otherwise parse them, at ten times the cost).
+        head = b""
+        while True:
+            head += await self._read()
+            cut = head.find(b"\r\n\r\n")
+            if cut >= 0 or len(head) > _HEAD_LIMIT:
+                break
+        if cut < 0 or cut > _HEAD_LIMIT:
+            raise SocketError(
+                f"the server broke the WebSocket protocol (an answer head over "
+                f"{_HEAD_LIMIT // 1024} KiB)"
+            )
+        head, trailing = head[: cut + 4], head[cut + 4 :]
+        for event in self._handshake_events(head):
+            if isinstance(event, AcceptConnection):
+                offered = next(
+                    (found for found in event.extensions if isinstance(found, PerMessageDeflate)),
+                    None,
+                )
+                self._opened(
+                    Handshake(_headers(event.extra_headers), offered is not None),
+                    reset_each_message=bool(
+                        offered is not None and offered.server_no_context_takeover
+                    ),
+                    trailing=trailing,
+                )
+                return
+            if isinstance(event, RejectConnection):
+                await self._rejected(event, trailing)
+        raise SocketError("the server's answer to the upgrade is incomplete")
+
+    def _opened(
+        self, handshake: Handshake, *, reset_each_message: bool = False, trailing: bytes = b""
+    ) -> None:
+        """The upgrade is done: frames from here on are the frame reader's. (Benches call
+        this on a socket whose ``protocol`` they took past the handshake themselves.)"""
+        self.handshake = handshake
+        self._frames = FrameReader(deflate=handshake.deflate, reset_each_message=reset_each_message)
+        self._trailing = trailing
+
+    def _handshake_events(self, data: bytes) -> list[Event]:
+        try:
+            self._protocol.receive_data(data)
+            return list(self._protocol.events())
+        except RemoteProtocolError as exc:
+            raise SocketError(f"the server broke the WebSocket protocol ({exc})") from None
+
+    async def _rejected(self, event: RejectConnection, rest: bytes) -> None:
+        """Raise ``HandshakeRejected`` with the refusal's body, read to its end or 16 KiB."""
+        headers = _headers(event.headers)
         body: list[bytes] = []
         size = 0
-        while True:
-            events = await self._events()
-            for index, event in enumerate(events):
-                if isinstance(event, AcceptConnection):
-                    # Messages that came in the same read as the 101 are the first ones.
-                    self._pending.extend(events[index + 1 :])
-                    self.handshake = Handshake(
-                        _headers(event.extra_headers),
-                        deflate=any(
-                            isinstance(found, PerMessageDeflate) for found in event.extensions
-                        ),
-                    )
-                    return
-                if isinstance(event, RejectConnection):
-                    rejected = event
-                    if not event.has_body:
-                        raise HandshakeRejected(event.status_code, _headers(event.headers), b"")
-                elif isinstance(event, RejectData) and rejected is not None:
-                    if size < _REJECTION_BODY:
-                        body.append(event.data)
-                        size += len(event.data)
-                    if event.body_finished:
-                        raise HandshakeRejected(
-                            rejected.status_code,
-                            _headers(rejected.headers),
-                            b"".join(body)[:_REJECTION_BODY],
-                        )
-                    if size >= _REJECTION_BODY:
-                        raise HandshakeRejected(
-                            rejected.status_code,
-                            _headers(rejected.headers),
-                            b"".join(body)[:_REJECTION_BODY],
-                        )
+        finished = not event.has_body
+        data = rest
+        while not finished and size < _REJECTION_BODY:
+            for found in self._handshake_events(data) if data else []:
+                if isinstance(found, RejectData):
+                    body.append(found.data)
+                    size += len(found.data)
+                    finished = finished or found.body_finished
+            if finished or size >= _REJECTION_BODY:
+                break
+            try:
+                data = await self._read()
+            except SocketClosed:
+                break
+        raise HandshakeRejected(event.status_code, headers, b"".join(body)[:_REJECTION_BODY])
 
     async def send_text(self, text: str) -> None:
         """Send one text message."""
         if self.closed:
             raise SocketClosed(None, "the socket is closed")
         if self._protocol.state != ConnectionState.OPEN:
-            # The server's close frame came first (often in the same read as the 101).
-            close = next((e for e in self._pending if isinstance(e, CloseConnection)), None)
-            if close is not None:
-                raise SocketClosed(close.code, close.reason or "")
             raise SocketClosed(None, f"the socket is {self._protocol.state.name.lower()}")
+        if self._trailing and self._frames is not None:
+            # The server may have closed in the same read as its 101 (a policy rejection).
+            trailing, self._trailing = self._trailing, b""
+            try:
+                messages = self._frames.feed(trailing, _CLOSING_LIMIT)
+                self._pending.extend(_interleaved(messages, self._frames.controls))
+            except ProtocolViolation as exc:
+                await self._fail(1002)
+                raise SocketError(f"the server broke the WebSocket protocol ({exc})") from None
+        close = next((item for item in self._pending if isinstance(item, Close)), None)
+        if close is not None:
+            await self._answer_close(close)
+            raise SocketClosed(close.code, close.reason)
         try:
             data = self._protocol.send(TextMessage(data=text))
         except LocalProtocolError:
@@ -262,44 +309,55 @@ class WebSocket:
         await self._write(data)
 
     async def receive(self, limit: int) -> list[bytes]:
-        """The whole messages the next read completes (text as UTF-8), at least one, in
-        order; pings are answered on the way. A batch, not one message, so a reply's events
-        cost one read and one bound each time the socket is read, as SSE's do.
+        """The whole messages the next read completes, at least one, in order; pings are
+        answered on the way. A batch, not one message, so a reply's events cost one read and
+        one bound each time the socket is read, as SSE's do.
 
         A message longer than ``limit`` is not kept past ``limit + 1`` bytes: it comes out
-        longer than ``limit``, and the caller fails the stream on it.
+        longer than ``limit``, and the caller fails the stream on it. Text is handed on as
+        its UTF-8 bytes unchecked: the JSON decoder that reads every payload rejects invalid
+        UTF-8 itself.
         """
+        frames = self._frames
+        if frames is None:
+            raise SocketError("the socket was never opened")
         done: list[bytes] = []
         pending = self._pending
         while True:
             if not pending:
                 if done:
                     return done
-                pending.extend(await self._events())
+                if self._trailing:
+                    data, self._trailing = self._trailing, b""
+                else:
+                    data = await self._read()
+                try:
+                    messages = frames.feed(data, limit)
+                except ProtocolViolation as exc:
+                    await self._fail(1002)
+                    raise SocketError(f"the server broke the WebSocket protocol ({exc})") from None
+                controls = frames.controls
+                if not controls:
+                    # The common case: messages only, handed on as the reader made them.
+                    if done:
+                        done += messages
+                    else:
+                        done = messages
+                    continue
+                pending.extend(_interleaved(messages, controls))
             while pending:
-                event = pending.popleft()
-                if isinstance(event, TextMessage | BytesMessage):
-                    data = event.data
-                    chunk = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                    if event.message_finished and not self._parts:
-                        done.append(chunk if len(chunk) <= limit else chunk[: limit + 1])
-                        continue
-                    if self._size <= limit:
-                        self._parts.append(chunk)
-                        self._size += len(chunk)
-                    if event.message_finished:
-                        message = b"".join(self._parts)
-                        self._parts, self._size = [], 0
-                        done.append(message[: limit + 1] if len(message) > limit else message)
-                elif isinstance(event, Ping):
-                    await self._write(self._protocol.send(event.response()))
-                elif isinstance(event, CloseConnection):
-                    await self._answer_close(event)
+                item = pending.popleft()
+                if type(item) is bytes:
+                    done.append(item)
+                elif isinstance(item, Ping):
+                    await self._write(self._protocol.send(PingEvent(item.payload).response()))
+                elif isinstance(item, Close):
+                    await self._answer_close(item)
                     if done:
                         # The messages before the close were received: they go first.
-                        pending.appendleft(event)
+                        pending.appendleft(item)
                         return done
-                    raise SocketClosed(event.code, event.reason or "")
+                    raise SocketClosed(item.code, item.reason)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close politely (a close frame, a short wait for the peer's), then drop the stream.
@@ -312,15 +370,24 @@ class WebSocket:
                     closing = CloseConnection(code=code, reason=reason)
                     await self._write(self._protocol.send(closing))
                     with anyio.move_on_after(_CLOSE_WITHIN_S):
-                        answered = False
-                        while not answered:
-                            answered = any(
-                                isinstance(event, CloseConnection) for event in await self._events()
-                            )
+                        await self._await_close()
             except SocketError:
                 pass
             finally:
                 await self.abort()
+
+    async def _await_close(self) -> None:
+        """Read (and drop) what the server still sends until its close frame or the end."""
+        frames = self._frames
+        if frames is None:
+            return
+        while True:
+            try:
+                frames.feed(await self._read(), _CLOSING_LIMIT)
+            except ProtocolViolation:
+                return
+            if any(isinstance(control, Close) for _, control in frames.controls):
+                return
 
     async def abort(self) -> None:
         """Drop the stream at once (no close frame); the file descriptor is freed here, on
@@ -332,13 +399,21 @@ class WebSocket:
             with contextlib.suppress(OSError, anyio.BrokenResourceError, ssl.SSLError):
                 await self._stream.aclose()
 
-    async def _answer_close(self, event: CloseConnection) -> None:
+    async def _answer_close(self, close: Close) -> None:
+        """Answer the server's close frame with ours (RFC 6455 §5.5.1), then drop the stream."""
+        if self._aborted:
+            return
         try:
-            if self._protocol.state is ConnectionState.REMOTE_CLOSING:
-                await self._write(self._protocol.send(event.response()))
+            if self._protocol.state == ConnectionState.OPEN:
+                code = close.code if close.code is not None else 1000
+                await self._write(self._protocol.send(CloseConnection(code=code)))
         except (SocketError, LocalProtocolError):
             pass
         await self.abort()
+
+    async def _fail(self, code: int) -> None:
+        """Close with ``code`` (best effort) after a violation, then drop the stream."""
+        await self._answer_close(Close(code, ""))
 
     async def _write(self, data: bytes) -> None:
         try:
@@ -348,31 +423,37 @@ class WebSocket:
             raise SocketError(f"{type(exc).__name__} while sending") from None
         self.bytes_sent += len(data)
 
-    async def _events(self) -> list[Event]:
-        """The events the next read completes (at least one; a read may complete none)."""
-        while True:
-            try:
-                data = await self._stream.receive(_READ)
-            except anyio.EndOfStream:
-                await self.abort()
-                raise SocketClosed(None, "") from None
-            except (
-                OSError,
-                ssl.SSLError,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-            ) as exc:
-                await self.abort()
-                raise SocketError(f"{type(exc).__name__} while receiving") from None
-            self.bytes_received += len(data)
-            try:
-                self._protocol.receive_data(data)
-                events = list(self._protocol.events())
-            except RemoteProtocolError as exc:
-                await self.abort()
-                raise SocketError(f"the server broke the WebSocket protocol ({exc})") from None
-            if events:
-                return events
+    async def _read(self) -> bytes:
+        """The next bytes the server sent; its stream ending is ``SocketClosed``."""
+        try:
+            data = await self._stream.receive(_READ)
+        except anyio.EndOfStream:
+            await self.abort()
+            raise SocketClosed(None, "") from None
+        except (
+            OSError,
+            ssl.SSLError,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        ) as exc:
+            await self.abort()
+            raise SocketError(f"{type(exc).__name__} while receiving") from None
+        self.bytes_received += len(data)
+        return data
+
+
+def _interleaved(
+    messages: list[bytes], controls: list[tuple[int, Ping | Close]]
+) -> list[bytes | Ping | Close]:
+    """Messages and control frames back in the order they came."""
+    out: list[bytes | Ping | Close] = []
+    taken = 0
+    for before, control in controls:
+        out += messages[taken:before]
+        out.append(control)
+        taken = before
+    out += messages[taken:]
+    return out
 
 
 def _headers(pairs: object) -> dict[str, str]:

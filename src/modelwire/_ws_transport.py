@@ -199,11 +199,14 @@ class Sockets:
         socket.bytes_sent = 0
 
     async def close(self, socket: WebSocket, *, politely: bool = True) -> None:
-        self._forget(socket)
-        if politely:
-            await socket.aclose()
-        else:
-            await socket.abort()
+        try:
+            if politely:
+                await socket.aclose()
+            else:
+                await socket.abort()
+        finally:
+            # Counted after the close frame went out, so ``sent`` includes it.
+            self._forget(socket)
 
     def sent(self) -> int:
         """Bytes written so far by every socket, open or closed."""
@@ -212,8 +215,11 @@ class Sockets:
     async def aclose(self) -> None:
         sockets, self._open, self._idle = list(self._open), set(), {}
         for socket in sockets:
-            self.bytes_sent += socket.bytes_sent
-            await socket.aclose()
+            try:
+                await socket.aclose()
+            finally:
+                self.bytes_sent += socket.bytes_sent
+                socket.bytes_sent = 0
 
     async def connect(
         self,
@@ -293,10 +299,15 @@ class _MessageFramer:
             found: list[bytes] = self.sse.feed(batch)
             return found
         limit = self.limit
-        for index, message in enumerate(batch):
-            if len(message) > limit:
-                raise EventTooLargeError(limit, self.position, data=True, completed=batch[:index])
-            self.position += len(message)
+        sizes = list(map(len, batch))
+        if max(sizes) > limit:
+            for index, size in enumerate(sizes):
+                if size > limit:
+                    raise EventTooLargeError(
+                        limit, self.position, data=True, completed=batch[:index]
+                    )
+                self.position += size
+        self.position += sum(sizes)
         messages: list[bytes] = batch
         return messages
 

@@ -230,9 +230,7 @@ def kinds(tmp_path: Path) -> list[Kind]:
         Kind("userinfo", None, False, userinfo),
         Kind("amazon-bedrock", None, True, (AWS_KEY_ID, AWS_SECRET, AWS_SESSION)),
         Kind("signin", ACCESS, False, (ACCESS, REFRESH, ID_TOKEN, ACCOUNT)),
-        Kind(
-            "env-key-socket", ENV_KEY, False, (ENV_KEY, QUERY_KEY, HEADER_KEY, ENV_HEADER_TOKEN)
-        ),
+        Kind("env-key-socket", ENV_KEY, False, (ENV_KEY, QUERY_KEY, HEADER_KEY, ENV_HEADER_TOKEN)),
         Kind("command-socket", COMMAND_TOKEN, False, (COMMAND_TOKEN,)),
         Kind("signin-socket", ACCESS, False, (ACCESS, REFRESH, ID_TOKEN, ACCOUNT)),
         # The AWS bearer token and the stored API key take the place of the others.

@@ -30,7 +30,9 @@ __all__ = ["MockProvider", "serve_forever"]
 _START_TIMEOUT_S = 15.0
 
 
-def _config(state: MockState, *, log_level: str = "critical") -> uvicorn.Config:
+def _config(
+    state: MockState, *, log_level: str = "critical", socket_deflate: bool = True
+) -> uvicorn.Config:
     return uvicorn.Config(
         build_app(state),
         log_level=log_level,
@@ -41,7 +43,9 @@ def _config(state: MockState, *, log_level: str = "critical") -> uvicorn.Config:
         timeout_keep_alive=30,
         # Responses over WebSocket (mock._socket); wsproto is the client's library too.
         ws="wsproto",
-        ws_per_message_deflate=True,
+        # Accepting the client's permessage-deflate offer costs this server ~15 us per frame
+        # (wsproto compresses in Python): benches comparing client CPU can turn it off.
+        ws_per_message_deflate=socket_deflate,
     )
 
 
@@ -78,8 +82,10 @@ class MockProvider:
         log: Path | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
         socket_lifetime_s: float = 3600.0,
+        socket_deflate: bool = True,
     ) -> None:
         self.host = host
+        self._socket_deflate = socket_deflate
         self._requested_port = port
         self.state = MockState(
             behavior=behavior,
@@ -135,7 +141,7 @@ class MockProvider:
             raise RuntimeError("this mock provider is already running")
         sock = _bind(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(_config(self.state))
+        server = uvicorn.Server(_config(self.state, socket_deflate=self._socket_deflate))
         thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])),
             name=f"modelwire-mock-{self.port}",
@@ -198,6 +204,7 @@ def serve_forever(
     behavior: MockBehavior | None = None,
     jitter: Jitter | None = None,
     demo_home: Path | None = None,
+    socket_deflate: bool = True,
     out: TextIO = sys.stdout,
 ) -> None:
     """``modelwire mock``: serve in the foreground until SIGINT/SIGTERM.
@@ -227,7 +234,7 @@ def serve_forever(
         except BaseException:
             sock.close()
             raise
-    server = _ForegroundServer(_config(state, log_level="warning"))
+    server = _ForegroundServer(_config(state, log_level="warning", socket_deflate=socket_deflate))
     # A caller may stop us as soon as it reads the line below: be ready for it first.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, server._stop)
