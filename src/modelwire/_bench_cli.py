@@ -9,6 +9,11 @@ child is stopped however the run ends. The exit status is 1 when a target had no
 request at all (its latency figures are empty), else 0: failures are part of a benchmark's
 findings, counted in the table. An interrupted run (Ctrl-C, SIGTERM) still prints and writes
 what it had measured, marked interrupted, and exits 130.
+
+``--transport http,websocket`` makes each target one target per transport, run one after the
+other on the same client, so the table shows the two side by side (and a line comparing
+them); against the mock this benchmarks its Responses provider, which has both. A
+``websocket`` a provider cannot do is a usage error, found before anything is sent.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ._bench_report import (
     write_plot,
 )
 from ._bench_schema import (
+    TRANSPORTS,
     BenchError,
     BenchResult,
     ClientOverhead,
@@ -45,6 +51,7 @@ from .bench import run_bench as run_benchmark
 from .cli import EXIT_INTERRUPTED, UsageError, provider_from_command_line
 from .client import Client
 from .config import Config, load_config
+from .errors import ConfigError
 from .registry import ProviderRegistry
 
 if TYPE_CHECKING:
@@ -63,9 +70,12 @@ def run_bench(
     for path in (args.json, args.plot):
         if path is not None and not path.parent.is_dir():
             raise BenchError(f"cannot write {path}: {path.parent} is not a directory")
+    transports = _transports(args.transport)
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
-    targets = _targets(args.provider, config, registry)
+    targets = _targets(args.provider, config, registry, transports)
+    client = Client(registry, env=env)
+    _check_transports(client, targets)
     settings = Settings(
         requests=args.requests,
         duration_s=args.duration,
@@ -84,9 +94,9 @@ def run_bench(
     try:
         with _terminate_as_interrupt():
             if targets:
-                result = anyio.run(_bench, registry, env, targets, settings, err, recorder)
+                result = anyio.run(_bench, client, targets, settings, err, recorder)
             else:
-                result = _bench_mock(registry, env, settings, err, recorder)
+                result = _bench_mock(client, transports, settings, err, recorder)
     except KeyboardInterrupt:
         partial = recorder.partial()
         if partial is None:  # stopped before the run began: nothing was measured
@@ -128,10 +138,37 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _targets(specs: list[str], config: Config, registry: ProviderRegistry) -> list[Target]:
-    """``ID[:MODEL]`` specs as targets; a bare ``ID`` takes config's ``model`` only when it is
-    config's ``model_provider``, since another provider's model name would mean nothing.
-    Every mistake here is a usage error, and an unknown id is named before a missing model."""
+def _transports(text: str) -> list[str]:
+    """``--transport``: one of ``TRANSPORTS`` or a comma list of them, each once."""
+    transports = [part.strip() for part in text.split(",")]
+    for transport in transports:
+        if transport not in TRANSPORTS:
+            raise UsageError(
+                f"--transport {text!r}: {transport!r} is not one of {', '.join(TRANSPORTS)} "
+                "(give one, or a comma list such as http,websocket)"
+            )
+    if len(set(transports)) != len(transports):
+        raise UsageError(f"--transport {text!r}: a transport is given twice")
+    return transports
+
+
+def _check_transports(client: Client, targets: list[Target]) -> None:
+    """A ``websocket`` target whose provider has no socket is the command line's mistake:
+    said before any request, as a usage error."""
+    for target in targets:
+        try:
+            client.uses_socket(client.registry.get(target.provider), target.transport)
+        except ConfigError as exc:
+            raise UsageError(f"--transport {target.transport}: {exc.message}") from None
+
+
+def _targets(
+    specs: list[str], config: Config, registry: ProviderRegistry, transports: list[str]
+) -> list[Target]:
+    """``ID[:MODEL]`` specs as targets, one per transport; a bare ``ID`` takes config's
+    ``model`` only when it is config's ``model_provider``, since another provider's model
+    name would mean nothing. Every mistake here is a usage error, and an unknown id is named
+    before a missing model."""
     targets: list[Target] = []
     for spec in specs:
         provider, _, model = spec.partition(":")
@@ -144,57 +181,60 @@ def _targets(specs: list[str], config: Config, registry: ProviderRegistry) -> li
                     f"--provider {spec}: no model for {provider!r} (use {provider}:MODEL)"
                 )
             model = config.model
-        target = Target(provider, model)
-        if any(existing.name == target.name for existing in targets):
-            raise UsageError(f"--provider {target.name} is given twice")
-        targets.append(target)
+        if any((t.provider, t.model) == (provider, model) for t in targets):
+            raise UsageError(f"--provider {provider}:{model} is given twice")
+        targets.extend(Target(provider, model, transport=transport) for transport in transports)
     return targets
 
 
 async def _bench(
-    registry: ProviderRegistry,
-    env: Mapping[str, str],
+    client: Client,
     targets: list[Target],
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
 ) -> BenchResult:
-    async with Client(registry, env=env) as client:
+    async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
             return await run_benchmark(client, targets, settings, progress=recorder)
 
 
 def _bench_mock(
-    registry: ProviderRegistry,
-    env: Mapping[str, str],
+    client: Client,
+    transports: list[str],
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
 ) -> BenchResult:
-    from ._bench_mock import MockProcess, mock_arguments, mock_target
+    from ._bench_mock import MockProcess, mock_arguments, mock_targets, mock_wire
 
     profile = MockProfile()
     recorder.mock_profile = profile
-    with MockProcess(mock_arguments(profile)) as mock:
+    wire_api = mock_wire(transports)
+    with MockProcess(mock_arguments(profile, wire_api)) as mock:
+        over = (
+            ""
+            if transports == ["auto"]
+            else f"; its {wire_api.value} wire over {', '.join(transports)}"
+        )
         err.write(
             f"modelwire bench: no target given; benchmarking the mock provider in a child "
             f"process (pid {mock.pid}) at {mock.base_url} (TTFT ~{profile.ttft_ms:g} ms, "
-            f"~{profile.itl_ms:g} ms between tokens, {profile.output_tokens} tokens; pass "
-            "--provider ID[:MODEL] for a real one)\n"
+            f"~{profile.itl_ms:g} ms between tokens, {profile.output_tokens} tokens{over}; "
+            "pass --provider ID[:MODEL] for a real one)\n"
         )
         err.flush()
-        target = mock_target(mock.url("/v1"), registry)
+        targets = mock_targets(mock.url("/v1"), client.registry, transports)
         result, overhead = anyio.run(
-            _bench_and_overhead, registry, env, target, settings, err, mock, recorder
+            _bench_and_overhead, client, targets, settings, err, mock, recorder
         )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
 
 
 async def _bench_and_overhead(
-    registry: ProviderRegistry,
-    env: Mapping[str, str],
-    target: Target,
+    client: Client,
+    targets: list[Target],
     settings: Settings,
     err: TextIO,
     mock: MockServer,
@@ -202,9 +242,9 @@ async def _bench_and_overhead(
 ) -> tuple[BenchResult, ClientOverhead]:
     from ._bench_mock import measure_ttft_overhead
 
-    async with Client(registry, env=env) as client:
+    async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
-            result = await run_benchmark(client, [target], settings, progress=recorder)
+            result = await run_benchmark(client, targets, settings, progress=recorder)
         overhead = await measure_ttft_overhead(client, mock)
     return result, overhead

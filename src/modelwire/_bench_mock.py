@@ -15,12 +15,17 @@ reply for the first token, alternately, so drift on a busy machine hits both ali
 The mock speaks Chat Completions here because its stream is the simplest to reason about: the
 mock sends the role chunk after ``ttft_ms`` and every later chunk one ``delay_ms`` after the one
 before, so the first token arrives at ``ttft_ms + delay_ms`` and the reply ends three chunks
-(finish, usage, ``[DONE]``) after the last token.
+(finish, usage, ``[DONE]``) after the last token. A run that names transports
+(``--transport http,websocket``) compares them on one provider that has both, so there the
+mock is a Responses provider with ``supports_websockets``; its stream sends four events
+before the first token (created, in progress, item and part added), on either transport
+alike, and the served defaults are worked out for that lead instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import subprocess
 import sys
@@ -52,6 +57,8 @@ __all__ = [
     "measure_ttft_overhead",
     "mock_arguments",
     "mock_target",
+    "mock_targets",
+    "mock_wire",
     "served_defaults",
 ]
 
@@ -66,6 +73,8 @@ _BARE_TIMEOUT_S = 10.0
 _WARMUP_PAIRS = 5
 _LOOPBACK = "127.0.0.1"
 _LISTENING = "listening on http://"
+_LEAD_EVENTS = {WireApi.CHAT: 1, WireApi.RESPONSES: 4}
+"""Events the mock sends before the first token, each after one gap (the first after TTFT)."""
 
 
 class MockServer(Protocol):
@@ -80,30 +89,36 @@ class MockServer(Protocol):
     def url(self, prefix: str = "") -> str: ...
 
 
-def served_defaults(profile: MockProfile) -> tuple[MockBehavior, Jitter]:
+def served_defaults(
+    profile: MockProfile, wire_api: WireApi = WireApi.CHAT
+) -> tuple[MockBehavior, Jitter]:
     """The mock's defaults and jitter that give a client ``profile``'s TTFT and gaps.
 
-    The client's first token comes one gap after the mock's first event, so the mock's
-    ``ttft_ms`` is the profile's median TTFT minus the median gap, and TTFT is the sum of the
-    two draws. Its spread is then mostly the first draw's, scaled by that draw's share of the
-    median; the first draw's shape is widened to make up for it, to first order in the logs
-    (with the defaults the client's TTFT p50, p90 and p99 land within 2 % of the profile's).
+    The client's first token comes one gap after each of the mock's events before it (one on
+    Chat Completions, four on Responses), so the mock's ``ttft_ms`` is the profile's median
+    TTFT minus those gaps, and TTFT is the sum of the two draws (a reply's gaps are one draw).
+    Its spread is then mostly the first draw's, scaled by that draw's share of the median; the
+    first draw's shape is widened to make up for it, to first order in the logs (with the
+    defaults the client's TTFT p50, p90 and p99 land within 2 % of the profile's on Chat
+    Completions; on Responses, where the gaps are 40 % of the median, the widened first draw
+    overshoots the tail: p50 within 2 %, p90 ~4 % and p99 ~9 % high).
     """
     gap = max(0, round(profile.itl_ms))
-    first = max(0, round(profile.ttft_ms) - gap)
-    total = first + gap
+    lead = gap * _LEAD_EVENTS[wire_api]
+    first = max(0, round(profile.ttft_ms) - lead)
+    total = first + lead
     ttft_sigma = 0.0
     if first and total:
-        gap_part = (gap / total * profile.itl_sigma) ** 2
+        gap_part = (lead / total * profile.itl_sigma) ** 2
         ttft_sigma = math.sqrt(max(0.0, profile.ttft_sigma**2 - gap_part)) * total / first
     behavior = MockBehavior(ttft_ms=first, delay_ms=gap, output_tokens=profile.output_tokens)
     jitter = Jitter(ttft_sigma=ttft_sigma, delay_sigma=profile.itl_sigma, seed=profile.seed)
     return behavior, jitter
 
 
-def mock_arguments(profile: MockProfile) -> list[str]:
-    """``modelwire mock`` flags serving ``profile`` (see ``served_defaults``)."""
-    behavior, jitter = served_defaults(profile)
+def mock_arguments(profile: MockProfile, wire_api: WireApi = WireApi.CHAT) -> list[str]:
+    """``modelwire mock`` flags serving ``profile`` to ``wire_api`` (see ``served_defaults``)."""
+    behavior, jitter = served_defaults(profile, wire_api)
     return [
         f"--ttft-ms={behavior.ttft_ms}",
         f"--delay-ms={behavior.delay_ms}",
@@ -261,14 +276,36 @@ class MockProcess:
         return lines[-1].strip() if lines else ""
 
 
-def mock_target(base_url: str, registry: ProviderRegistry) -> Target:
+def mock_wire(transports: Sequence[str]) -> WireApi:
+    """The mock's wire API for a run over ``transports``: Chat Completions for the plain
+    ``auto`` run (as ever), Responses as soon as transports are named, since only there can
+    one provider be reached over both."""
+    return WireApi.CHAT if list(transports) == ["auto"] else WireApi.RESPONSES
+
+
+def mock_target(
+    base_url: str, registry: ProviderRegistry, wire_api: WireApi = WireApi.CHAT
+) -> Target:
     """Register the mock at ``base_url`` (OpenAI-style, ``…/v1``) as provider
-    ``modelwire-mock`` and return it as a target."""
+    ``modelwire-mock`` and return it as a target; on Responses it takes WebSockets too."""
     registry.register(
         MOCK_PROVIDER_ID,
-        ProviderInfo(name="modelwire mock", base_url=base_url, wire_api=WireApi.CHAT),
+        ProviderInfo(
+            name="modelwire mock",
+            base_url=base_url,
+            wire_api=wire_api,
+            supports_websockets=wire_api is WireApi.RESPONSES,
+        ),
     )
     return Target(MOCK_PROVIDER_ID, MOCK_MODEL)
+
+
+def mock_targets(
+    base_url: str, registry: ProviderRegistry, transports: Sequence[str]
+) -> list[Target]:
+    """The mock as one target per transport, all one provider (see ``mock_wire``)."""
+    target = mock_target(base_url, registry, mock_wire(transports))
+    return [dataclasses.replace(target, transport=transport) for transport in transports]
 
 
 async def measure_ttft_overhead(

@@ -22,11 +22,19 @@ from ._bench_schema import (
     Settings,
     Target,
     TargetResult,
+    TransportComparison,
 )
 from ._bench_stats import Stats
 from .bench import BenchProgress
 
-__all__ = ["LiveProgress", "overhead_lines", "render_table", "require_plotting", "write_plot"]
+__all__ = [
+    "LiveProgress",
+    "comparison_line",
+    "overhead_lines",
+    "render_table",
+    "require_plotting",
+    "write_plot",
+]
 
 _PLOT_EXTRA = "pip install 'modelwire[plot]'"
 _STATUS_EVERY_S = 0.25
@@ -148,12 +156,24 @@ def _errors(errors: dict[str, int]) -> str:
     return ", ".join(f"{kind}: {count}" for kind, count in errors.items()) or "-"
 
 
+def _transports(transports: dict[str, int]) -> str:
+    """What carried the requests: one name, or each with its count when they were mixed."""
+    if len(transports) == 1:
+        return next(iter(transports))
+    return ", ".join(f"{name} {count}" for name, count in transports.items()) or "-"
+
+
+def _cpu(ms: float | None) -> str:
+    return "-" if ms is None else _ms(ms)
+
+
 def _rows(result: TargetResult) -> list[str]:
     s = result.summary
     per_request = s.decode_tokens_per_s
     return [
         f"{s.ok} / {s.requests}",
         _errors(s.errors),
+        _transports(s.transports),
         _triple(s.ttft_ms),
         _range(s.ttft_ms),
         _triple(s.itl_ms),
@@ -164,6 +184,7 @@ def _rows(result: TargetResult) -> list[str]:
         "-" if per_request is None else f"{per_request.p50:.1f}",
         f"{s.output_tokens_per_s:.1f}",
         f"{s.requests_per_s:.2f}",
+        _cpu(s.cpu_ms_per_request),
         f"{s.wall_s:.1f}",
     ]
 
@@ -171,6 +192,7 @@ def _rows(result: TargetResult) -> list[str]:
 _LABELS = (
     "requests ok / run",
     "errors",
+    "transport",
     "TTFT ms  p50 / p90 / p99",
     "TTFT ms  min / max",
     "ITL ms   p50 / p90 / p99",
@@ -181,6 +203,7 @@ _LABELS = (
     "output tok/s per request p50",
     "output tok/s all requests",
     "requests/s",
+    "client CPU ms/request",
     "wall time s",
 )
 
@@ -231,6 +254,25 @@ def render_table(result: BenchResult, out: TextIO) -> None:
     width = None if out.isatty() else 10_000
     # Provider ids and error codes are data, never rich markup.
     Console(file=out, width=width, markup=False, highlight=False, emoji=False).print(table)
+    for target in result.targets:
+        if target.fallback is not None:
+            out.write(f"{target.target}: fell back to HTTP: {target.fallback}\n")
+    for comparison in result.comparisons:
+        out.write(comparison_line(comparison) + "\n")
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def comparison_line(comparison: TransportComparison) -> str:
+    """One provider over both transports, WebSocket over HTTP (below 1x: the socket wins)."""
+    return (
+        f"transports compared, {comparison.provider}:{comparison.model}: websocket / http "
+        f"TTFT p50 {_times(comparison.ttft_p50_ratio)}, client CPU per request "
+        f"{_times(comparison.cpu_per_request_ratio)} "
+        f"({comparison.websocket_target} vs {comparison.http_target})"
+    )
 
 
 def overhead_lines(overhead: ClientOverhead) -> list[str]:

@@ -1,10 +1,19 @@
 """``modelwire chat``: one prompt, the reply streamed to the terminal.
 
 The reply's text goes to stdout as it arrives, so it pipes cleanly; everything about the call
-(which provider, tool calls, usage, how it finished) goes to stderr. ``--json`` prints the
-common events themselves, one JSON object per line. With no provider configured and none
-given, the embedded mock provider answers, so the command works on a fresh machine with no key
-and no network.
+(which provider, tool calls, usage, how it finished, what carried it) goes to stderr.
+``--json`` prints the common events themselves, one JSON object per line, and after the first
+one a ``{"type": "call", "transport", "fallback"}`` line: what carried the reply (``http`` or
+``websocket``) and, when a WebSocket was tried and could not be had, why (by then the
+transport is settled: a stream never changes transport once something has arrived). With no
+provider configured and none given, the embedded mock provider answers, so the command works
+on a fresh machine with no key and no network.
+
+``--transport`` is ``Client.stream``'s: ``auto`` (a socket where the provider has one),
+``http``, or ``websocket`` (a socket or an error, no fallback). ``websocket`` on a provider
+without sockets is a usage error, said before anything is sent. The embedded mock offers its
+socket only to ``--transport websocket``, so a plain ``modelwire chat`` streams over HTTP as
+it always did.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ import msgspec
 from .cli import UsageError, provider_from_command_line
 from .client import Client
 from .config import load_config
+from .errors import ConfigError
 from .providers import ProviderInfo, WireApi
 from .registry import ProviderRegistry
+from .transport import Call
 from .wire import Completed, ErrorEvent, TextDelta, ToolCallEnd, Usage, user
 
 __all__ = ["run_chat"]
@@ -38,10 +49,13 @@ def run_chat(
     env: Mapping[str, str],
     out: TextIO,
     err: TextIO | None = None,
+    transport: str = "auto",
 ) -> int:
-    """Stream one reply; 0 when it completed, 1 when it ended in an error event.
+    """Stream one reply over ``transport``; 0 when it completed, 1 when it ended in an error
+    event.
 
-    Raises ``UsageError`` for an unknown ``provider_id`` or a missing model."""
+    Raises ``UsageError`` for an unknown ``provider_id``, a missing model, or ``websocket``
+    asked of a provider that has no socket."""
     err = sys.stderr if err is None else err
     config = load_config(env=env)
     registry = ProviderRegistry.from_config(config, env=env)
@@ -52,14 +66,20 @@ def run_chat(
     provider_id = provider_id or config.model_provider
     model = model or config.model
     if provider_id is None:
-        return anyio.run(_chat_with_mock, prompt, model, as_json, registry, env, out, err)
+        return anyio.run(
+            _chat_with_mock, prompt, model, as_json, registry, env, out, err, transport
+        )
     registry.get(provider_id)  # config's `model_provider`: an unknown one is a config error
     if model is None:
         raise UsageError(
             f"no model for provider {provider_id!r}: pass --model or set `model` in config.toml"
         )
     client = Client(registry, env=env)
-    return anyio.run(_chat, client, provider_id, model, prompt, as_json, out, err)
+    try:
+        client.uses_socket(registry.get(provider_id), transport)
+    except ConfigError as exc:
+        raise UsageError(f"--transport {transport}: {exc.message}") from None
+    return anyio.run(_chat, client, provider_id, model, prompt, as_json, out, err, transport)
 
 
 async def _chat_with_mock(
@@ -70,6 +90,7 @@ async def _chat_with_mock(
     env: Mapping[str, str],
     out: TextIO,
     err: TextIO,
+    transport: str,
 ) -> int:
     from .mock import MockProvider
 
@@ -82,11 +103,16 @@ async def _chat_with_mock(
         registry.register(
             MOCK_PROVIDER_ID,
             ProviderInfo(
-                name="modelwire mock", base_url=mock.url("/v1"), wire_api=WireApi.RESPONSES
+                name="modelwire mock",
+                base_url=mock.url("/v1"),
+                wire_api=WireApi.RESPONSES,
+                # Only when asked: `auto` keeps the mock's replies on HTTP, as before sockets.
+                supports_websockets=transport == "websocket",
             ),
         )
         client = Client(registry, env=env)
-        return await _chat(client, MOCK_PROVIDER_ID, model or MOCK_MODEL, prompt, as_json, out, err)
+        model = model or MOCK_MODEL
+        return await _chat(client, MOCK_PROVIDER_ID, model, prompt, as_json, out, err, transport)
 
 
 async def _chat(
@@ -97,15 +123,22 @@ async def _chat(
     as_json: bool,
     out: TextIO,
     err: TextIO,
+    transport: str,
 ) -> int:
     failed = False
+    told = False
     async with (
         client,
-        client.stream(provider_id, model=model, messages=[user(prompt)]) as events,
+        client.stream(
+            provider_id, model=model, messages=[user(prompt)], transport=transport
+        ) as events,
     ):
         async for event in events:
             if as_json:
                 out.write(msgspec.json.encode(event).decode() + "\n")
+                if not told:
+                    told = True
+                    out.write(_call_line(events.call) + "\n")
                 out.flush()
                 failed = failed or isinstance(event, ErrorEvent)
                 continue
@@ -126,4 +159,18 @@ async def _chat(
                     err.write(f"[error] {code}: {message}\n")
                 case _:
                     pass
+    if not as_json:
+        err.write(f"[transport] {_carried_by(events.call)}\n")
     return 1 if failed else 0
+
+
+def _call_line(call: Call) -> str:
+    """``--json``'s line about the call: what carried the reply, and any fallback's reason."""
+    shown = {"type": "call", "transport": call.transport, "fallback": call.fallback}
+    return msgspec.json.encode(shown).decode()
+
+
+def _carried_by(call: Call) -> str:
+    if call.fallback is None:
+        return call.transport
+    return f"{call.transport} (fell back from a WebSocket: {call.fallback})"

@@ -20,6 +20,16 @@ the moment the request is handed to the client, before its body is encoded:
 * *ITL*: the gaps between consecutive delta events as the caller receives them. Deltas decoded
   from one network read arrive microseconds apart, as they do for any caller.
 * *E2E*: the terminal event (``Completed`` or ``ErrorEvent``), or the exception.
+* *Client CPU*: ``time.process_time`` (user + system CPU of every thread) read as a target's
+  timed phase begins and ends, over its timed requests. It is the whole process's: the
+  client, the event loop and the progress view, and a mock only when it shares the process
+  (``modelwire bench`` runs its own in a child, so there it is the client's cost).
+
+**Transports.** ``Target.transport`` is passed to ``Client.stream`` as ``transport=``
+(``auto``, ``http``, ``websocket``); each record keeps what carried its reply
+(``Call.transport``), so one provider benchmarked as two targets, ``@http`` and
+``@websocket``, compares the two on equal terms, and the result says how they compare
+(``TransportComparison``: WebSocket over HTTP, TTFT p50 and CPU per request).
 
 The client's own part of TTFT is measured apart and printed by ``modelwire bench`` with every
 mock run (the embedded mock answering at once; modelwire's TTFT against a bare socket's, see
@@ -29,7 +39,8 @@ few cores the event loop's own queueing is in every figure, as it would be for a
 **Summary.** Per target: p50/p90/p99/min/max/mean of TTFB, TTFT, ITL (all gaps pooled), E2E
 and per-request decode speed, over successful requests, with percentiles by linear
 interpolation between closest ranks (``_bench_stats``); successful requests per second and
-output tokens per second (aggregate) over the timed phase's wall time; failures by kind — the
+output tokens per second (aggregate) over the timed phase's wall time; the requests by the
+transport that carried them; client CPU time and CPU per request; failures by kind — the
 exception's class name (``ProviderError``, ``StreamError``…) or the terminal ``ErrorEvent``'s
 code (``stream_truncated``, ``idle_timeout``, the provider's own). Output tokens come from the
 reply's usage, else the count of delta events.
@@ -43,16 +54,21 @@ object, times in milliseconds unless the name says otherwise::
      "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
                   "prompt_tokens", "max_tokens", "percentile_method": "linear"},
      "targets": [{"target", "provider", "model",
+                  "transport": "auto"|"http"|"websocket", "fallback": str | null,
                   "summary": {"requests", "ok", "errors": {kind: count}, "wall_s",
                               "requests_per_s", "output_tokens", "output_tokens_per_s",
                               "ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms",
-                              "decode_tokens_per_s"},
+                              "decode_tokens_per_s", "transports": {transport: count},
+                              "cpu_s", "cpu_ms_per_request"},
                   "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
                                 "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
-                                "attempts", "error", "error_message"}]}],
+                                "attempts", "error", "error_message",
+                                "transport": "http"|"websocket"|null, "fallback"}]}],
      "mock_profile": {...} | null,
      "client_overhead": {"samples", "modelwire_ttft_ms", "bare_ttft_ms", "overhead_ms",
                          "after_first_byte_ms"} | null,
+     "comparisons": [{"provider", "model", "http_target", "websocket_target",
+                      "ttft_p50_ratio", "cpu_per_request_ratio"}],
      "interrupted": false | true}
 
 ``interrupted`` marks a run stopped early (Ctrl-C, SIGTERM): ``targets`` then holds what had
@@ -78,6 +94,7 @@ import msgspec
 from ._bench_schema import (
     DEFAULT_REQUESTS,
     SCHEMA,
+    TRANSPORTS,
     BenchError,
     BenchResult,
     ClientOverhead,
@@ -88,6 +105,7 @@ from ._bench_schema import (
     Target,
     TargetResult,
     TargetSummary,
+    TransportComparison,
     environment,
     load_result,
     read_result,
@@ -111,6 +129,7 @@ __all__ = [
     "DEFAULT_REQUESTS",
     "PERCENTILE_METHOD",
     "SCHEMA",
+    "TRANSPORTS",
     "BenchError",
     "BenchProgress",
     "BenchResult",
@@ -124,6 +143,8 @@ __all__ = [
     "Target",
     "TargetResult",
     "TargetSummary",
+    "TransportComparison",
+    "compare_transports",
     "environment",
     "generated_prompt",
     "load_result",
@@ -176,19 +197,19 @@ class RunRecorder(BenchProgress):
         self._environment: Environment | None = None
         self._settings: Settings | None = None
         self._finished: list[TargetResult] = []
-        self._current: tuple[Target, float, list[RequestRecord]] | None = None
+        self._current: tuple[Target, float, float, list[RequestRecord]] | None = None
 
     def run_started(self, environment: Environment, settings: Settings) -> None:
         self._environment, self._settings = environment, settings
         self.inner.run_started(environment, settings)
 
     def target_started(self, target: Target, settings: Settings) -> None:
-        self._current = (target, time.perf_counter(), [])
+        self._current = (target, time.perf_counter(), time.process_time(), [])
         self.inner.target_started(target, settings)
 
     def request_done(self, target: Target, record: RequestRecord) -> None:
         if self._current is not None:
-            self._current[2].append(record)
+            self._current[3].append(record)
         self.inner.request_done(target, record)
 
     def target_done(self, target: Target, result: TargetResult) -> None:
@@ -202,16 +223,14 @@ class RunRecorder(BenchProgress):
             return None
         targets = list(self._finished)
         if self._current is not None:
-            target, started, records = self._current
+            target, started, cpu_started, records = self._current
             if records:
-                ordered = sorted(records, key=lambda record: record.index)
                 targets.append(
-                    TargetResult(
-                        target=target.name,
-                        provider=target.provider,
-                        model=target.model,
-                        summary=summarize(ordered, time.perf_counter() - started),
-                        requests=ordered,
+                    _target_result(
+                        target,
+                        records,
+                        wall_s=time.perf_counter() - started,
+                        cpu_s=time.process_time() - cpu_started,
                     )
                 )
         return BenchResult(
@@ -219,6 +238,7 @@ class RunRecorder(BenchProgress):
             settings=self._settings,
             targets=targets,
             mock_profile=self.mock_profile,
+            comparisons=compare_transports(targets),
             interrupted=True,
         )
 
@@ -237,7 +257,9 @@ async def run_bench(
     progress: BenchProgress | None = None,
 ) -> BenchResult:
     """Benchmark each target in turn; raises at once (before any request) for a target whose
-    provider is unknown or whose credentials are missing, since every request would fail."""
+    provider is unknown, whose credentials are missing or that asks for a transport its
+    provider lacks (``ConfigError`` from ``Client.uses_socket``), since every request would
+    fail."""
     settings = settings or Settings()
     if settings.requests is None and settings.duration_s is None:
         settings = msgspec.structs.replace(settings, requests=DEFAULT_REQUESTS)
@@ -245,11 +267,18 @@ async def run_bench(
         settings = msgspec.structs.replace(settings, prompt=DEFAULT_PROMPT)
     progress = progress or BenchProgress()
     for target in targets:
-        client.credentials(client.provider(target.provider))
+        provider = client.provider(target.provider)
+        client.credentials(provider)
+        client.uses_socket(provider, target.transport)
     env = environment()
     progress.run_started(env, settings)
     results = [await _bench_target(client, target, settings, progress) for target in targets]
-    return BenchResult(environment=env, settings=settings, targets=results)
+    return BenchResult(
+        environment=env,
+        settings=settings,
+        targets=results,
+        comparisons=compare_transports(results),
+    )
 
 
 async def _bench_target(
@@ -279,6 +308,7 @@ async def _bench_target(
 
     progress.target_started(target, settings)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     await _pool(
         client,
         target,
@@ -290,16 +320,32 @@ async def _bench_target(
         done=done,
     )
     wall_s = time.perf_counter() - started
-    records.sort(key=lambda record: record.index)
-    result = TargetResult(
+    cpu_s = time.process_time() - cpu_started
+    # Only ``auto`` falls back; the client remembers why, even when a warm-up was the one.
+    fallback = client.sockets.fallbacks.get(target.provider) if target.transport == "auto" else None
+    result = _target_result(target, records, wall_s=wall_s, cpu_s=cpu_s, fallback=fallback)
+    progress.target_done(target, result)
+    return result
+
+
+def _target_result(
+    target: Target,
+    records: list[RequestRecord],
+    *,
+    wall_s: float,
+    cpu_s: float | None,
+    fallback: str | None = None,
+) -> TargetResult:
+    ordered = sorted(records, key=lambda record: record.index)
+    return TargetResult(
         target=target.name,
         provider=target.provider,
         model=target.model,
-        summary=summarize(records, wall_s),
-        requests=records,
+        summary=summarize(ordered, wall_s, cpu_s=cpu_s),
+        requests=ordered,
+        transport=target.transport,
+        fallback=fallback,
     )
-    progress.target_done(target, result)
-    return result
 
 
 async def _pool(
@@ -358,7 +404,7 @@ async def measure_request(
     stream = None
     begun = clock()
     try:
-        stream = client.stream(target.provider, request)
+        stream = client.stream(target.provider, request, transport=target.transport)
         async with stream:
             async for event in stream:
                 now = clock()
@@ -389,6 +435,8 @@ async def measure_request(
         attempts=0 if call is None else call.attempts,
         error=error,
         error_message=message,
+        transport=None if call is None else call.transport,
+        fallback=None if call is None else call.fallback,
     )
 
 
@@ -396,8 +444,11 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def summarize(records: Sequence[RequestRecord], wall_s: float) -> TargetSummary:
-    """A target's figures from its records (see ``TargetSummary``)."""
+def summarize(
+    records: Sequence[RequestRecord], wall_s: float, *, cpu_s: float | None = None
+) -> TargetSummary:
+    """A target's figures from its records (see ``TargetSummary``); ``cpu_s``: the process's
+    CPU time over the same phase, when it was measured."""
     ok = [record for record in records if record.error is None]
     errors = Counter(record.error for record in records if record.error is not None)
     tokens = sum(record.output_tokens for record in ok)
@@ -419,4 +470,48 @@ def summarize(records: Sequence[RequestRecord], wall_s: float) -> TargetSummary:
         itl_ms=stats_of([gap for r in ok for gap in r.itl_ms]),
         e2e_ms=stats_of([r.e2e_ms for r in ok]),
         decode_tokens_per_s=stats_of(decode),
+        transports=dict(
+            sorted(Counter(r.transport for r in records if r.transport is not None).items())
+        ),
+        cpu_s=None if cpu_s is None else round(cpu_s, 6),
+        cpu_ms_per_request=(
+            round(cpu_s * 1000 / len(records), 3) if cpu_s is not None and records else None
+        ),
     )
+
+
+def compare_transports(targets: Sequence[TargetResult]) -> list[TransportComparison]:
+    """For each provider and model with a target carried wholly over HTTP and one wholly over
+    a WebSocket (the first of each, in run order), how the socket compares."""
+    carried: dict[tuple[str, str], dict[str, TargetResult]] = {}
+    for target in targets:
+        transports = target.summary.transports
+        if len(transports) == 1:
+            (transport,) = transports
+            carried.setdefault((target.provider, target.model), {}).setdefault(transport, target)
+    comparisons = []
+    for (provider, model), found in carried.items():
+        http, socket = found.get("http"), found.get("websocket")
+        if http is None or socket is None:
+            continue
+        h, w = http.summary, socket.summary
+        comparisons.append(
+            TransportComparison(
+                provider=provider,
+                model=model,
+                http_target=http.target,
+                websocket_target=socket.target,
+                ttft_p50_ratio=_ratio(
+                    None if w.ttft_ms is None else w.ttft_ms.p50,
+                    None if h.ttft_ms is None else h.ttft_ms.p50,
+                ),
+                cpu_per_request_ratio=_ratio(w.cpu_ms_per_request, h.cpu_ms_per_request),
+            )
+        )
+    return comparisons
+
+
+def _ratio(over: float | None, under: float | None) -> float | None:
+    if over is None or under is None or under <= 0:
+        return None
+    return round(over / under, 4)

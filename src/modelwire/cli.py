@@ -199,6 +199,13 @@ def _build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--provider", metavar="ID", help="provider id (default: config's)")
     chat.add_argument("--model", metavar="M", help="model id (default: config's)")
     chat.add_argument("--json", action="store_true", help="print common events as JSON lines")
+    chat.add_argument(
+        "--transport",
+        choices=("auto", "http", "websocket"),
+        default="auto",
+        help="how the reply streams: auto (a WebSocket where the provider has one, else HTTP; "
+        "the default), http (HTTP + SSE), websocket (a WebSocket or an error)",
+    )
     chat.add_argument("prompt", metavar="PROMPT", help="the prompt; - reads it from stdin")
     chat.set_defaults(handler=_cmd_chat)
 
@@ -214,6 +221,13 @@ def _build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--require-api-key", metavar="KEY", help="answer 401 without this x-api-key")
     mock.add_argument(
         "--require-sigv4", action="store_true", help="answer 401 without a SigV4 Authorization"
+    )
+    mock.add_argument(
+        "--socket-deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="accept permessage-deflate on Responses WebSockets (default: yes); "
+        "--no-socket-deflate serves frames uncompressed",
     )
     mock.add_argument(
         "--demo-home",
@@ -312,6 +326,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--warmup", type=_non_negative_int, default=1, metavar="N", help="untimed requests first"
     )
+    bench.add_argument(
+        "--transport",
+        metavar="T[,T]",
+        default="auto",
+        help="auto (default), http or websocket, or a comma list (http,websocket): each "
+        "target is benchmarked once per transport, side by side",
+    )
     bench.add_argument("--json", metavar="FILE", type=Path, help="write every timing + summary")
     bench.add_argument("--plot", metavar="FILE", type=Path, help="draw latency distributions")
     bench.set_defaults(handler=_cmd_bench)
@@ -402,6 +423,7 @@ def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
         as_json=args.json,
         env=env,
         out=out,
+        transport=args.transport,
     )
 
 
@@ -457,6 +479,7 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             require_bearer=args.require_bearer,
             require_api_key=args.require_api_key,
             require_sigv4=args.require_sigv4,
+            socket_deflate=args.socket_deflate,
             demo_home=args.demo_home,
             behavior=MockBehavior(
                 ttft_ms=args.ttft_ms, delay_ms=args.delay_ms, output_tokens=args.output_tokens

@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from modelwire.bench import (
     Settings,
     Target,
     TargetResult,
+    compare_transports,
     generated_prompt,
     load_result,
     percentile,
@@ -55,12 +57,13 @@ from modelwire.bench import (
     summarize,
     write_result,
 )
-from modelwire.errors import UnknownProviderError
+from modelwire.errors import ConfigError, UnknownProviderError
 from modelwire.mock import MockBehavior, MockProvider
 from modelwire.mock._app import MockState
 
 TTFT_MS, DELAY_MS, TOKENS = 120, 15, 10
 LOOP = Target("loop", "mock-model")
+SOCK = Target("sock", "mock-model")
 
 
 def slack(expected_ms: float) -> float:
@@ -71,6 +74,18 @@ def slack(expected_ms: float) -> float:
 def make_client(mock: MockProvider, **info: Any) -> Client:
     registry = ProviderRegistry.from_config(env={}, catalog=None)
     registry.register("loop", ProviderInfo(base_url=mock.url("/v1"), wire_api=WireApi.CHAT, **info))
+    return Client(registry, env={})
+
+
+def make_socket_client(mock: MockProvider) -> Client:
+    """Provider ``sock``: the mock's Responses wire, reachable over HTTP and a WebSocket."""
+    registry = ProviderRegistry.from_config(env={}, catalog=None)
+    registry.register(
+        "sock",
+        ProviderInfo(
+            base_url=mock.url("/v1"), wire_api=WireApi.RESPONSES, supports_websockets=True
+        ),
+    )
     return Client(registry, env={})
 
 
@@ -418,3 +433,124 @@ def test_a_mock_process_that_cannot_start_says_why_and_is_gone() -> None:
     with pytest.raises(BenchError, match=r"did not start: .*--seed: invalid int value"):
         mock.start()
     assert mock.returncode == 2
+
+
+async def test_each_transport_is_a_target_of_its_own_carried_as_asked_and_compared(
+    fast_mock: MockProvider, anyio_backend: str
+) -> None:
+    targets = [replace(SOCK, transport="http"), replace(SOCK, transport="websocket")]
+    async with make_socket_client(fast_mock) as client:
+        result = await run_bench(client, targets, Settings(requests=3, warmup=1))
+    http, socket = result.targets
+    assert (http.target, socket.target) == ("sock:mock-model@http", "sock:mock-model@websocket")
+    assert (http.transport, socket.transport) == ("http", "websocket")
+    assert http.summary.transports == {"http": 3}
+    assert socket.summary.transports == {"websocket": 3}
+    assert {record.transport for record in socket.requests} == {"websocket"}
+    assert fast_mock.state.sockets_opened == 1  # the warm-up's socket carried the timed ones
+    for target in (http, socket):
+        summary = target.summary
+        assert summary.ok == 3
+        assert summary.cpu_s is not None
+        assert summary.cpu_s > 0
+        assert summary.cpu_ms_per_request == pytest.approx(summary.cpu_s * 1000 / 3, abs=1e-3)
+        assert target.fallback is None
+    (comparison,) = result.comparisons
+    assert (comparison.provider, comparison.model) == ("sock", "mock-model")
+    assert (comparison.http_target, comparison.websocket_target) == (http.target, socket.target)
+    assert http.summary.ttft_ms is not None
+    assert socket.summary.ttft_ms is not None
+    assert comparison.ttft_p50_ratio == pytest.approx(
+        socket.summary.ttft_ms.p50 / http.summary.ttft_ms.p50, rel=1e-3
+    )
+    assert comparison.cpu_per_request_ratio is not None
+
+
+async def test_an_auto_target_whose_socket_is_refused_runs_over_http_and_says_why(
+    fast_mock: MockProvider, anyio_backend: str
+) -> None:
+    fast_mock.enqueue(MockBehavior(socket_refuse=404))  # the warm-up's handshake
+    async with make_socket_client(fast_mock) as client:
+        result = await run_bench(client, [SOCK], Settings(requests=2, warmup=1))
+    (target,) = result.targets
+    assert target.target == "sock:mock-model"
+    assert target.transport == "auto"
+    assert target.fallback is not None
+    assert "HTTP 404" in target.fallback
+    assert target.summary.transports == {"http": 2}
+    assert result.comparisons == []
+
+
+async def test_a_websocket_target_on_a_provider_without_sockets_fails_before_any_request(
+    fast_mock: MockProvider, anyio_backend: str
+) -> None:
+    async with make_client(fast_mock) as client:
+        with pytest.raises(ConfigError, match="does not stream over a WebSocket"):
+            await run_bench(client, [LOOP, replace(LOOP, transport="websocket")])
+    assert fast_mock.requests == []
+
+
+def _carried(name: str, transports: list[str]) -> TargetResult:
+    records = [
+        RequestRecord(
+            index=index,
+            start_ms=0.0,
+            ttfb_ms=1.0,
+            ttft_ms=2.0,
+            itl_ms=[],
+            e2e_ms=3.0,
+            output_tokens=1,
+            tokens_from="usage",
+            attempts=1,
+            transport=transport,
+        )
+        for index, transport in enumerate(transports)
+    ]
+    return TargetResult(
+        target=name,
+        provider="p",
+        model="m",
+        summary=summarize(records, 1.0, cpu_s=0.01),
+        requests=records,
+    )
+
+
+def test_only_targets_carried_wholly_by_one_transport_are_compared() -> None:
+    mixed = _carried("p:m", ["websocket", "http"])
+    assert mixed.summary.transports == {"http": 1, "websocket": 1}
+    http, socket = _carried("p:m@http", ["http"]), _carried("p:m@websocket", ["websocket"])
+    assert compare_transports([mixed, http]) == []
+    (comparison,) = compare_transports([mixed, http, socket])
+    assert (comparison.http_target, comparison.websocket_target) == ("p:m@http", "p:m@websocket")
+    assert comparison.ttft_p50_ratio == 1.0
+    assert comparison.cpu_per_request_ratio == 1.0
+
+
+def test_a_document_from_before_transports_and_cpu_still_loads() -> None:
+    document = msgspec.json.decode(_document())
+    (target,) = document["targets"]
+    for key in ("transports", "cpu_s", "cpu_ms_per_request"):
+        del target["summary"][key]
+    for record in target["requests"]:
+        del record["transport"], record["fallback"]
+    loaded = load_result(msgspec.json.encode(document))
+    (read,) = loaded.targets
+    assert (read.transport, read.fallback) == ("auto", None)
+    assert read.summary.transports == {}
+    assert (read.summary.cpu_s, read.summary.cpu_ms_per_request) == (None, None)
+    assert read.requests[0].transport is None
+    assert loaded.comparisons == []
+
+
+def test_the_served_profile_on_the_responses_wire_allows_for_its_four_leading_events() -> None:
+    """On Responses four gaps come before the first token; the profile's median still holds
+    and the tail overshoots no more than ``served_defaults`` says."""
+    profile = MockProfile()
+    behavior, jitter = served_defaults(profile, WireApi.RESPONSES)
+    assert behavior.ttft_ms == profile.ttft_ms - 4 * profile.itl_ms
+    state = MockState(behavior=behavior, jitter=jitter)
+    drawn = [state.next_behavior() for _ in range(4000)]
+    ttfts = sorted(float((b.ttft_ms or 0) + 4 * (b.delay_ms or 0)) for b in drawn)
+    for quantile, z, within in ((0.5, 0.0, 0.02), (0.9, 1.2816, 0.05), (0.99, 2.3263, 0.10)):
+        expected = profile.ttft_ms * math.exp(z * profile.ttft_sigma)
+        assert percentile(ttfts, quantile) == pytest.approx(expected, rel=within)

@@ -38,13 +38,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def configure(home: Path, base_url: str, *, failing: bool = False) -> None:
-    """Providers ``loop`` (chat, the default, with a default model) and ``loop2`` (messages)."""
+    """Providers ``loop`` (chat, the default, with a default model), ``loop2`` (messages) and
+    ``sock`` (responses, over HTTP or a WebSocket)."""
     home.mkdir(parents=True, exist_ok=True)
     retries = "request_max_retries = 0\n" if failing else ""
     (home / "config.toml").write_text(
         'model_provider = "loop"\nmodel = "mock-model"\n'
         f'[model_providers.loop]\nbase_url = "{base_url}/v1"\nwire_api = "chat"\n{retries}'
         f'[model_providers.loop2]\nbase_url = "{base_url}"\nwire_api = "messages"\n'
+        f'[model_providers.sock]\nbase_url = "{base_url}/v1"\nwire_api = "responses"\n'
+        "supports_websockets = true\n"
     )
 
 
@@ -293,3 +296,84 @@ def test_an_interrupted_run_prints_and_writes_what_it_measured_marked_interrupte
     assert 3 <= target.summary.requests < 200
     assert target.summary.ok == target.summary.requests
     assert target.summary.ttft_ms is not None
+
+
+@pytest.mark.usefixtures("no_mock_in_process")
+def test_http_and_websocket_against_the_mock_are_two_targets_of_one_provider_compared(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run.json"
+    args = ["bench", "--transport", "http,websocket", "--requests", "3", "--max-tokens", "3"]
+    assert main([*args, "--warmup", "1", "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert gone(mock_pid(captured.err))
+    assert "its responses wire over http, websocket" in captured.err
+    header = next(line for line in captured.out.splitlines() if "@http" in line)
+    assert "modelwire-mock:mock-model@websocket" in header
+    transport_row = next(line for line in captured.out.splitlines() if line.startswith("transport"))
+    assert transport_row.split()[1:] == ["http", "websocket"]
+    assert "client CPU ms/request" in captured.out
+    line = next(line for line in captured.out.splitlines() if "transports compared" in line)
+    assert line.startswith("transports compared, modelwire-mock:mock-model: websocket / http ")
+    assert "TTFT p50 " in line
+    assert "client CPU per request " in line
+    result = read_result(out)
+    http, socket = result.targets
+    assert (http.provider, socket.provider) == ("modelwire-mock", "modelwire-mock")
+    assert (http.transport, socket.transport) == ("http", "websocket")
+    assert http.summary.transports == {"http": 3}
+    assert socket.summary.transports == {"websocket": 3}
+    assert all(record.output_tokens == 3 for record in http.requests + socket.requests)
+    assert http.summary.cpu_ms_per_request is not None
+    assert socket.summary.cpu_ms_per_request is not None
+    (comparison,) = result.comparisons
+    assert (comparison.http_target, comparison.websocket_target) == (http.target, socket.target)
+    assert comparison.ttft_p50_ratio is not None
+    assert result.client_overhead is not None  # a mock run measures it, whatever the transports
+
+
+def test_each_configured_target_is_benchmarked_once_per_transport(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "sock:m", "--transport", "http,websocket"]
+        assert main([*argv, "--requests", "2"]) == 0
+        methods = [request["method"] for request in mock.requests]
+        assert mock.state.sockets_opened == 1
+    assert methods == ["POST"] * 3 + ["GET"] + ["WS"] * 3  # 1 warm-up + 2 each
+    out = capsys.readouterr().out
+    assert "sock:m@http" in out
+    assert "sock:m@websocket" in out
+    assert "transports compared, sock:m: websocket / http" in out
+
+
+def test_transport_websocket_on_a_provider_without_sockets_is_a_one_line_usage_error(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider() as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--transport", "http,websocket"]
+        assert main([*argv, "--requests", "1"]) == 2
+        assert mock.requests == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("modelwire: error: --transport websocket: loop does not stream over ")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http,pigeon", "'pigeon' is not one of auto, http, websocket"),
+        ("http,http", "a transport is given twice"),
+        ("", "'' is not one of"),
+    ],
+)
+def test_a_bad_transport_list_is_a_one_line_usage_error_before_anything_starts(
+    value: str, message: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "--transport", value, "--requests", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+    assert "child process" not in err

@@ -20,7 +20,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def configure(home: Path, base_url: str, *, model: str | None = "mock-model") -> None:
+def configure(
+    home: Path,
+    base_url: str,
+    *,
+    model: str | None = "mock-model",
+    wire_api: str = "chat",
+    sockets: bool = False,
+) -> None:
     home.mkdir(parents=True, exist_ok=True)
     lines = [
         'model_provider = "loop"',
@@ -29,7 +36,8 @@ def configure(home: Path, base_url: str, *, model: str | None = "mock-model") ->
         'name = "Loop"',
         f'base_url = "{base_url}"',
         'env_key = "MOCK_KEY"',
-        'wire_api = "chat"',
+        f'wire_api = "{wire_api}"',
+        *(["supports_websockets = true"] if sockets else []),
     ]
     (home / "config.toml").write_text("\n".join(lines) + "\n")
 
@@ -120,3 +128,97 @@ def test_an_empty_prompt_on_stdin_is_a_one_line_usage_error(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "modelwire: error: the prompt read from stdin (`-`) is empty\n"
+
+
+def json_lines(out: str) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in out.splitlines()]
+
+
+def test_transport_websocket_streams_over_a_socket_and_json_names_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "sk-socket-secret")
+    with MockProvider(require_bearer="sk-socket-secret") as mock:
+        configure(home, mock.url("/v1"), wire_api="responses", sockets=True)
+        assert main(["chat", "--json", "--transport", "websocket", "ping"]) == 0
+        assert mock.state.sockets_opened == 1
+        assert [request["method"] for request in mock.requests] == ["GET", "WS"]
+    captured = capsys.readouterr()
+    lines = json_lines(captured.out)
+    assert lines[0]["type"] == "start"
+    assert lines[1] == {"type": "call", "transport": "websocket", "fallback": None}
+    assert lines[-1]["type"] == "completed"
+    assert "".join(str(e["text"]) for e in lines if e["type"] == "text_delta") == "Echo: ping"
+    assert "sk-socket-secret" not in captured.out + captured.err
+
+
+def test_transport_http_keeps_a_socket_capable_provider_on_http(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "k")
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"), wire_api="responses", sockets=True)
+        assert main(["chat", "--json", "--transport", "http", "ping"]) == 0
+        assert mock.state.sockets_opened == 0
+        assert [request["path"] for request in mock.requests] == ["/v1/responses"]
+    assert json_lines(capsys.readouterr().out)[1] == {
+        "type": "call",
+        "transport": "http",
+        "fallback": None,
+    }
+
+
+def test_auto_falling_back_to_http_says_why_in_json_and_on_stderr(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "k")
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"), wire_api="responses", sockets=True)
+        for argv in (["chat", "--json", "ping"], ["chat", "ping"]):
+            mock.enqueue(MockBehavior(socket_refuse=404))  # taken by the next handshake
+            assert main(argv) == 0
+    captured = capsys.readouterr()
+    call = next(orjson.loads(line) for line in captured.out.splitlines() if '"call"' in line)
+    assert call["transport"] == "http"
+    assert "HTTP 404" in str(call["fallback"])
+    assert "[transport] http (fell back from a WebSocket: " in captured.err
+
+
+def test_transport_websocket_on_a_chat_wire_provider_is_a_one_line_usage_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "k")
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"))
+        assert main(["chat", "--transport", "websocket", "ping"]) == 2
+        assert mock.requests == []
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("modelwire: error: --transport websocket: loop does not ")
+    assert "supports_websockets" in captured.err
+
+
+def test_an_unknown_transport_is_refused_by_the_parser(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["chat", "--transport", "carrier-pigeon", "ping"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'carrier-pigeon'" in capsys.readouterr().err
+
+
+def test_the_embedded_mock_answers_over_a_socket_when_asked(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chat", "--transport", "websocket", "hi"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "Echo: hi\n"
+    assert "[transport] websocket\n" in captured.err
+
+
+def test_plain_chat_on_the_embedded_mock_stays_on_http(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chat", "hi"]) == 0
+    assert "[transport] http\n" in capsys.readouterr().err
