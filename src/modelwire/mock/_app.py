@@ -122,16 +122,25 @@ class MockState:
             self._queue.extend(behaviors)
 
     def next_behavior(self) -> MockBehavior:
-        """The next queued behaviour over the defaults, with this request's draws applied to
-        the defaults only (a queued delay is used as given)."""
+        """The next queued behaviour (not a handshake's) over the defaults, with this
+        request's draws applied to the defaults only (a queued delay is used as given)."""
         with self._lock:
-            queued = self._queue.popleft() if self._queue else None
+            queued = self._take_queued()
             defaults = (
                 self.jitter.spread(self.behavior, self._rng)
                 if self.jitter.active
                 else self.behavior
             )
         return defaults if queued is None else queued.over(defaults)
+
+    def _take_queued(self) -> MockBehavior | None:
+        """The first queued behaviour that is not a handshake's (those wait for the next
+        WebSocket handshake, so a call that fell back to HTTP does not use them up)."""
+        for index, queued in enumerate(self._queue):
+            if not queued.for_handshake:
+                del self._queue[index]
+                return queued
+        return None
 
     def next_handshake(self) -> MockBehavior | None:
         """The queued behaviour at the head of the queue if it acts on a handshake."""
