@@ -230,6 +230,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--no-socket-deflate serves frames uncompressed",
     )
     mock.add_argument(
+        "--socket-lifetime-s",
+        type=_positive_float,
+        default=3600.0,
+        metavar="S",
+        help="a WebSocket's age past which its next turn gets websocket_connection_limit_reached "
+        "(default 3600, as providers do)",
+    )
+    mock.add_argument(
         "--demo-home",
         metavar="DIR",
         type=Path,
@@ -480,6 +488,7 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             require_api_key=args.require_api_key,
             require_sigv4=args.require_sigv4,
             socket_deflate=args.socket_deflate,
+            socket_lifetime_s=args.socket_lifetime_s,
             demo_home=args.demo_home,
             behavior=MockBehavior(
                 ttft_ms=args.ttft_ms, delay_ms=args.delay_ms, output_tokens=args.output_tokens

@@ -23,6 +23,7 @@ import msgspec
 
 from ._websocket import WebSocket
 from ._ws_transport import SocketHome, Turn
+from .errors import ConnectionFailedError
 from .transport import EndReason, EventStream
 from .wire import Event, Message, Request, Response, ResponseAccumulator
 from .wire.request import Part, TextPart, assistant
@@ -139,6 +140,49 @@ class Conversation:
         home.current = weakref.ref(inner)
         return ConversationTurn(self, inner, new)
 
+    async def prewarm(self, **fields: Any) -> Response | None:
+        """Send the context so far (instructions, tools, history) with ``generate: false``, so
+        the server holds it before the first real turn, which then chains from it and sends
+        only its own input. Only over a socket: elsewhere (HTTP, a provider without sockets,
+        a fallback) nothing is sent and the result is ``None``."""
+        client = self.client
+        provider = client.provider(self.provider)
+        if self.transport == "http" or not client.uses_socket(provider, self.transport):
+            return None
+        if self._home.busy:
+            raise RuntimeError("a conversation carries one turn at a time; finish the last one")
+        options = {**self.defaults, **fields}
+        extra = {**options.pop("extra_body", {}), "generate": False}
+        request = Request(
+            model=self.model,
+            messages=tuple(self.history),
+            instructions=self.instructions,
+            extra_body=extra,
+            **options,
+        )
+        home = self._home
+        inner = client._streamed(
+            self.provider,
+            request,
+            {},
+            raw=False,
+            # A pre-warm means nothing over HTTP: it never falls back there.
+            transport="websocket",
+            deadline_s=client.deadline_s,
+            first_event_timeout_s=client.first_event_timeout_s,
+            turn=Turn(request, (), home.previous_id),
+            home=home,
+        )
+        home.current = weakref.ref(inner)
+        warm = ConversationTurn(self, inner, (), prewarm=True)
+        try:
+            async with warm:
+                async for _ in warm:
+                    pass
+        except ConnectionFailedError:
+            return None
+        return warm.response
+
     async def send(self, *content: str | Part | Message, **fields: Any) -> Response:
         """One turn, whole: its ``Response`` (``ok`` false for a reply that failed)."""
         async with self.stream(*content, **fields) as turn:
@@ -152,6 +196,13 @@ class Conversation:
         response = turn.response
         if turn.end_reason is not EndReason.COMPLETED or not response.ok:
             return
+        socket = home.socket
+        if turn.call.transport == "websocket" and socket is not None and response.id:
+            home.chain, home.previous_id = socket, response.id
+        else:
+            home.unchain()
+        if turn.prewarm:
+            return
         self.history.extend(turn.new)
         self.history.append(
             assistant(
@@ -162,11 +213,6 @@ class Conversation:
         )
         self.turns += 1
         self.last = response
-        socket = home.socket
-        if turn.call.transport == "websocket" and socket is not None and response.id:
-            home.chain, home.previous_id = socket, response.id
-        else:
-            home.unchain()
 
     async def aclose(self) -> None:
         """Close the conversation's socket (its history stays readable)."""
@@ -190,14 +236,20 @@ class Conversation:
 class ConversationTurn:
     """One turn's events: an ``EventStream`` that, once it ends, updates its conversation."""
 
-    __slots__ = ("_conversation", "_done", "_inner", "new", "response")
+    __slots__ = ("_conversation", "_done", "_inner", "new", "prewarm", "response")
 
     def __init__(
-        self, conversation: Conversation, inner: EventStream[Any], new: tuple[Message, ...]
+        self,
+        conversation: Conversation,
+        inner: EventStream[Any],
+        new: tuple[Message, ...],
+        *,
+        prewarm: bool = False,
     ) -> None:
         self._conversation = conversation
         self._inner = inner
         self.new = new
+        self.prewarm = prewarm
         self._done = False
         self.response = Response()
         inner.call.collector = inner.call.collector or ResponseAccumulator()

@@ -247,3 +247,38 @@ def test_a_turn_needs_input_of_a_known_kind() -> None:
     with pytest.raises(TypeError, match="text, parts or messages"):
         talk.stream(42)  # type: ignore[arg-type]
     assert "0 turn(s)" in repr(talk)
+
+
+async def test_a_prewarm_sends_the_context_without_output_and_the_first_turn_chains_from_it(
+    mock: MockProvider, anyio_backend: str
+) -> None:
+    async with (
+        make_client(mock) as client,
+        client.conversation("loop", model="mock-model", instructions="be brief") as talk,
+    ):
+        warm = await talk.prewarm()
+        assert warm is not None
+        assert warm.ok
+        assert warm.text == ""
+        assert talk.previous_response_id == warm.id
+        assert talk.history == []
+        reply = await talk.send("hello")
+        assert "hello" in reply.text
+    warmed, first = frames(mock)
+    assert warmed["generate"] is False
+    assert warmed["input"] == []
+    assert warmed["instructions"] == "be brief"
+    assert first["previous_response_id"] == warm.id
+    assert len(first["input"]) == 1
+    assert mock.state.sockets_opened == 1
+
+
+async def test_a_prewarm_over_http_sends_nothing(mock: MockProvider, anyio_backend: str) -> None:
+    async with (
+        make_client(mock, supports_websockets=False) as client,
+        client.conversation("loop", model="mock-model") as talk,
+    ):
+        assert await talk.prewarm() is None
+        assert (await talk.send("hello")).ok
+    assert len(bodies(mock)) == 1
+    assert "generate" not in bodies(mock)[0]

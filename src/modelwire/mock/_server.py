@@ -205,6 +205,7 @@ def serve_forever(
     jitter: Jitter | None = None,
     demo_home: Path | None = None,
     socket_deflate: bool = True,
+    socket_lifetime_s: float = 3600.0,
     out: TextIO = sys.stdout,
 ) -> None:
     """``modelwire mock``: serve in the foreground until SIGINT/SIGTERM.
@@ -223,6 +224,7 @@ def serve_forever(
         require_api_key=require_api_key,
         require_sigv4=require_sigv4,
         log_path=log,
+        socket_lifetime_s=socket_lifetime_s,
     )
     sock = _bind(host, port)
     bound = sock.getsockname()[1]

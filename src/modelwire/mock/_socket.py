@@ -14,7 +14,8 @@ apply to every turn on the socket. Three act on the handshake itself — ``socke
 HTTP answer instead of ``101``), ``socket_close`` (accept, then close at once with 1008) and
 ``socket_delay_ms`` (hold the handshake) — and a queued behaviour that sets one of them is
 taken by the next handshake rather than the next turn. ``previous_not_found`` answers a turn
-with ``previous_response_not_found`` whatever it names.
+with ``previous_response_not_found`` whatever it names. A ``response.create`` with
+``generate: false`` (a pre-warm) gets a response created and completed with no output.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import anyio
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from ..wire.events import Completed, Start, Usage
 from ._behavior import MockBehavior, from_headers
 from ._render import render_error, render_stream
 from ._script import ReplyOptions, reply_events, response_id_for
@@ -198,6 +200,9 @@ async def _reply(
         tool_calls=behavior.tool_calls,
     )
     events = reply_events("responses", payload, options=options)
+    if payload.get("generate") is False:
+        # A pre-warm: the response is created and completed with no output.
+        events = [event for event in events if isinstance(event, Start | Usage | Completed)]
     model = payload.get("model") if isinstance(payload.get("model"), str) else "mock-model"
     response_id = response_id_for("responses", state.next_sequence())
     frames = _frames(render_stream("responses", events, response_id=response_id, model=str(model)))
