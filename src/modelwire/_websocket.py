@@ -254,6 +254,14 @@ class WebSocket:
         self._frames = FrameReader(deflate=handshake.deflate, reset_each_message=reset_each_message)
         self._trailing = trailing
 
+    def oversized(self) -> bool:
+        """Whether a message received since the last call was over its limit (then cleared)."""
+        frames = self._frames
+        if frames is None or not frames.oversized:
+            return False
+        frames.oversized = False
+        return True
+
     def _handshake_events(self, data: bytes) -> list[Event]:
         try:
             self._protocol.receive_data(data)

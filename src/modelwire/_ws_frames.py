@@ -64,6 +64,7 @@ class FrameReader:
         "_started",
         "controls",
         "deflate",
+        "oversized",
     )
 
     def __init__(self, *, deflate: bool = False, reset_each_message: bool = False) -> None:
@@ -82,6 +83,9 @@ class FrameReader:
         self._fin = False
         self._spent = False
         """A message overflowed while inflating: nothing after it can be inflated."""
+        self.oversized = False
+        """A message came out over the limit (cut to ``limit + 1`` bytes); the reader's user
+        clears it. Lets the common case skip measuring every message."""
         self.controls: list[tuple[int, Ping | Close]] = []
         """The last ``feed``'s pings and closes, each with the number of messages before it."""
 
@@ -111,6 +115,25 @@ class FrameReader:
         started = self._started
         inflater = self._inflater
         while end - pos >= 2:
+            if not started:
+                # The hot loop: whole uncompressed text frames of up to 64 KiB, back to back
+                # (nearly every event). Anything else leaves it for the general path below.
+                while end - pos >= 4 and buffer[pos] == 0x81:
+                    second = buffer[pos + 1]
+                    if second < 126:
+                        start = pos + 2
+                    elif second == 126:
+                        start = pos + 4
+                        second = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                    else:
+                        break
+                    stop = start + second
+                    if stop > end or second > limit:
+                        break
+                    append(buffer[start:stop])
+                    pos = stop
+                if end - pos < 2:
+                    break
             first, second = buffer[pos], buffer[pos + 1]
             if second & 0x80:
                 raise ProtocolViolation("the server masked a frame")
@@ -130,7 +153,11 @@ class FrameReader:
             stop = start + size
             if first == 0x81 and not started and stop <= end:
                 # The hot path: a whole text message in one uncompressed frame.
-                append(buffer[start:stop] if size <= limit else buffer[start : start + limit + 1])
+                if size > limit:
+                    self.oversized = True
+                    append(buffer[start : start + limit + 1])
+                else:
+                    append(buffer[start:stop])
                 pos = stop
                 continue
             if first == 0xC1 and not started and stop <= end and size <= limit and inflater:
@@ -144,7 +171,7 @@ class FrameReader:
                 pos = stop
                 if inflater.unconsumed_tail:
                     append(message[: limit + 1])
-                    self._spent = True
+                    self.oversized = self._spent = True
                     return out
                 append(message)
                 if self._reset:
@@ -223,6 +250,7 @@ class FrameReader:
             # A compressed one was never inflated: the inflater's context is behind the
             # server's from here on.
             self._spent = self._compressed
+            self.oversized = True
             return message
         if self._compressed:
             inflater = self._inflater
@@ -235,7 +263,7 @@ class FrameReader:
                 # inflater's context is now behind the server's, so nothing after this message
                 # can be read: the reader stops here.
                 message = message[: limit + 1]
-                self._spent = True
+                self.oversized = self._spent = True
             if self._reset:
                 self._inflater = zlib.decompressobj(-15)
         return message

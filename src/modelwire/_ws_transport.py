@@ -282,6 +282,10 @@ class Sockets:
             return socket
 
 
+class _Oversized(list[bytes]):
+    """A batch holding a message over the event cap (the frame reader said so)."""
+
+
 class _MessageFramer:
     """The payload cutter of a socket reply: each read is already a batch of whole messages;
     one over ``limit`` fails the stream as an SSE event over the cap would. Switched to the
@@ -299,15 +303,14 @@ class _MessageFramer:
             found: list[bytes] = self.sse.feed(batch)
             return found
         limit = self.limit
-        sizes = list(map(len, batch))
-        if max(sizes) > limit:
-            for index, size in enumerate(sizes):
-                if size > limit:
+        if type(batch) is _Oversized:
+            for index, message in enumerate(batch):
+                if len(message) > limit:
                     raise EventTooLargeError(
                         limit, self.position, data=True, completed=batch[:index]
                     )
-                self.position += size
-        self.position += sum(sizes)
+                self.position += len(message)
+        self.position += sum(map(len, batch))
         messages: list[bytes] = batch
         return messages
 
@@ -338,11 +341,13 @@ class _SocketReads:
             return await self._http.__anext__()
         while True:
             socket = self._socket
+            # A bare scope, not fail_after: this runs once per read of every reply.
+            scope = anyio.CancelScope(deadline=anyio.current_time() + self._idle_s)
             try:
-                with anyio.fail_after(self._idle_s):
+                with scope:
                     batch = await socket.receive(self._limit)
-            except TimeoutError:
-                raise httpx.ReadTimeout(f"no message for {self._idle_s:g} s") from None
+                if scope.cancelled_caught:
+                    raise httpx.ReadTimeout(f"no message for {self._idle_s:g} s")
             except SocketClosed as exc:
                 if self._messages:
                     raise StopAsyncIteration from None
@@ -355,6 +360,8 @@ class _SocketReads:
             except SocketError as exc:
                 raise httpx.ReadError(str(exc)) from None
             self._messages += len(batch)
+            if socket.oversized():
+                return _Oversized(batch)
             return batch
 
     async def aclose(self) -> None:

@@ -108,6 +108,7 @@ def test_messages_come_out_whole_and_in_order_however_the_bytes_are_cut(
 def test_a_pong_is_dropped_and_a_close_without_a_code_has_none() -> None:
     reader = FrameReader()
     items = in_order(reader, reader.feed(frame(10, b"") + frame(8, b""), LIMIT))
+    assert not reader.oversized
     assert shown(items) == [("close", None, "")]
 
 
@@ -160,6 +161,7 @@ def test_a_long_frame_is_kept_only_to_one_byte_past_the_limit_as_it_arrives() ->
         assert len(reader._buffer) <= 65_536
         assert sum(len(part) for part in reader._parts) <= 1001
     assert [len(item) for item in out if isinstance(item, bytes)] == [1001, 4]
+    assert reader.oversized
 
 
 def test_an_inflated_message_over_the_limit_stops_the_reader() -> None:
