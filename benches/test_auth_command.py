@@ -6,7 +6,7 @@ attaching it is one monotonic clock read, a comparison and a header, like a stat
 header. If the cache broke (a run per request, a lock taken per request, a JWT decoded per
 request), client CPU per request would rise measurably.
 
-Setup: ``modelwire mock`` in a child process (``modelwire._bench_mock.MockProcess``), so this
+Setup: ``modelwire mock`` in a child process (``modelwire.bench._target.MockProcess``), so this
 process holds only the clients and ``getrusage(RUSAGE_SELF)`` is their CPU alone. Two ``Client``
 objects, each on its own warm pool with the transport bench's 60 s keep-alive, stream the
 transport bench's request (chat, ``x-mock-output-tokens: 200``) through ``Client.stream`` to its
@@ -40,8 +40,8 @@ from pathlib import Path
 import pytest
 
 from modelwire import ProviderAuthInfo, ProviderInfo, ProviderRegistry, WireApi
-from modelwire._bench_mock import MockProcess
 from modelwire.auth._command import CommandCredentials
+from modelwire.bench._target import MockProcess
 from modelwire.client import Client
 from modelwire.transport import Transport
 from test_transport import HEADERS, OUTPUT_TOKENS, PROVIDER, Block, _block, _limits, _modelwire

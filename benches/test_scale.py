@@ -61,7 +61,7 @@ import httpx
 import pytest
 
 from modelwire import Completed, ProviderRegistry, Request, user
-from modelwire._bench_mock import MockProcess
+from modelwire.bench._target import MockProcess
 from modelwire.client import Client
 
 from _loopback import ENV, PROVIDER, loopback_registry

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from modelwire._bench_mock import MockProcess
+from modelwire.bench._target import MockProcess
 from modelwire.client import Client
 from modelwire.transport import Transport
 from test_transport import (

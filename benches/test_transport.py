@@ -1,7 +1,7 @@
 """Streaming over loopback: client CPU per streamed request, modelwire against a bare client loop
 on the same transport and against the official ``openai`` SDK.
 
-Server: ``modelwire mock`` in a child process (``modelwire._bench_mock.MockProcess``, as
+Server: ``modelwire mock`` in a child process (``modelwire.bench._target.MockProcess``, as
 ``modelwire bench`` uses), so this process holds only the clients. Client CPU is
 ``resource.getrusage(RUSAGE_SELF)`` user + system time: every thread of this process, so the
 resolver threads asyncio uses while connecting count too; the mock's CPU is in the other process
@@ -88,7 +88,7 @@ from modelwire import (
     TextDelta,
     user,
 )
-from modelwire._bench_mock import MockProcess
+from modelwire.bench._target import MockProcess
 from modelwire.client import Client
 from modelwire.transport import Transport
 from modelwire.wire import StreamDecoding, encode

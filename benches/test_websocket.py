@@ -5,7 +5,7 @@ Workload (issue 14): a 10-turn conversation whose context grows: each turn adds 
 message and streams a 200-piece reply (``x-mock-output-tokens: 200``: 203 events). The text is
 seeded random words of a Zipf-weighted made-up vocabulary, so it compresses about as prose
 does (deflate to ~0.45), not like a repeated string, which permessage-deflate would shrink to
-nothing. Server: ``modelwire mock`` in a child process (``modelwire._bench_mock.MockProcess``);
+nothing. Server: ``modelwire mock`` in a child process (``modelwire.bench._target.MockProcess``);
 its ``…/responses`` speaks both transports. The gated run has it decline permessage-deflate
 (``--no-socket-deflate``), so both transports travel uncompressed, as the mock's SSE does; a
 second, shorter run has it accept the client's offer (frames compressed both ways): its bytes
@@ -82,9 +82,9 @@ from wsproto.events import Request as Upgrade
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from modelwire import ProviderInfo, ProviderRegistry, TextDelta, WireApi
-from modelwire._bench_mock import MockProcess
 from modelwire._websocket import Handshake, WebSocket
 from modelwire._ws_transport import _MessageFramer
+from modelwire.bench._target import MockProcess
 from modelwire.client import Client
 from modelwire.mock._render import render_stream
 from modelwire.mock._script import ReplyOptions, reply_events

@@ -29,13 +29,6 @@ import msgspec
 import pytest
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, WireApi
-from modelwire._bench_mock import (
-    MockProcess,
-    measure_ttft_overhead,
-    mock_arguments,
-    mock_target,
-    served_defaults,
-)
 from modelwire.bench import (
     SCHEMA,
     BenchError,
@@ -56,6 +49,13 @@ from modelwire.bench import (
     stats_of,
     summarize,
     write_result,
+)
+from modelwire.bench._target import (
+    MockProcess,
+    measure_ttft_overhead,
+    mock_arguments,
+    mock_target,
+    served_defaults,
 )
 from modelwire.errors import ConfigError, UnknownProviderError
 from modelwire.mock import MockBehavior, MockProvider

@@ -15,8 +15,6 @@ from typing import NoReturn
 
 import pytest
 
-from modelwire import _bench_cli
-from modelwire._bench_report import LiveProgress
 from modelwire.bench import (
     BenchError,
     MockProfile,
@@ -27,6 +25,8 @@ from modelwire.bench import (
     read_result,
     summarize,
 )
+from modelwire.bench._report import LiveProgress
+from modelwire.cli import _bench as _bench_cli
 from modelwire.cli import main
 from modelwire.mock import MockBehavior, MockProvider
 

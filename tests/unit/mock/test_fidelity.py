@@ -14,7 +14,7 @@ import openai
 import orjson
 import pytest
 
-from modelwire._bench_mock import MockProcess
+from modelwire.bench._target import MockProcess
 from modelwire.mock import MockProvider
 from modelwire.wire import Usage, decode
 

@@ -25,14 +25,14 @@ from typing import TextIO
 import anyio
 import msgspec
 
-from .cli import UsageError, provider_from_command_line
-from .client import Client
-from .config import load_config
-from .errors import ConfigError
-from .providers import ProviderInfo, WireApi
-from .registry import ProviderRegistry
-from .transport import Call
-from .wire import Completed, ErrorEvent, TextDelta, ToolCallEnd, Usage, user
+from ..client import Client
+from ..config import load_config
+from ..errors import ConfigError
+from ..providers import ProviderInfo, WireApi
+from ..registry import ProviderRegistry
+from ..transport import Call
+from ..wire import Completed, ErrorEvent, TextDelta, ToolCallEnd, Usage, user
+from ._main import UsageError, provider_from_command_line
 
 __all__ = ["run_chat"]
 
@@ -92,7 +92,7 @@ async def _chat_with_mock(
     err: TextIO,
     transport: str,
 ) -> int:
-    from .mock import MockProvider
+    from ..mock import MockProvider
 
     async with MockProvider() as mock:
         err.write(

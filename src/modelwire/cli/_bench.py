@@ -29,14 +29,16 @@ from typing import TYPE_CHECKING, TextIO
 import anyio
 import msgspec
 
-from ._bench_report import (
+from ..bench._measure import DEFAULT_PROMPT, RunRecorder, generated_prompt
+from ..bench._measure import run_bench as run_benchmark
+from ..bench._report import (
     LiveProgress,
     overhead_lines,
     render_table,
     require_plotting,
     write_plot,
 )
-from ._bench_schema import (
+from ..bench._schema import (
     TRANSPORTS,
     BenchError,
     BenchResult,
@@ -46,16 +48,14 @@ from ._bench_schema import (
     Target,
     write_result,
 )
-from .bench import DEFAULT_PROMPT, RunRecorder, generated_prompt
-from .bench import run_bench as run_benchmark
-from .cli import EXIT_INTERRUPTED, UsageError, provider_from_command_line
-from .client import Client
-from .config import Config, load_config
-from .errors import ConfigError
-from .registry import ProviderRegistry
+from ..client import Client
+from ..config import Config, load_config
+from ..errors import ConfigError
+from ..registry import ProviderRegistry
+from ._main import EXIT_INTERRUPTED, UsageError, provider_from_command_line
 
 if TYPE_CHECKING:
-    from ._bench_mock import MockServer
+    from ..bench._target import MockServer
 
 __all__ = ["run_bench"]
 
@@ -207,7 +207,7 @@ def _bench_mock(
     err: TextIO,
     recorder: RunRecorder,
 ) -> BenchResult:
-    from ._bench_mock import MockProcess, mock_arguments, mock_targets, mock_wire
+    from ..bench._target import MockProcess, mock_arguments, mock_targets, mock_wire
 
     profile = MockProfile()
     recorder.mock_profile = profile
@@ -240,7 +240,7 @@ async def _bench_and_overhead(
     mock: MockServer,
     recorder: RunRecorder,
 ) -> tuple[BenchResult, ClientOverhead]:
-    from ._bench_mock import measure_ttft_overhead
+    from ..bench._target import measure_ttft_overhead
 
     async with client:
         with LiveProgress(err) as progress:

@@ -18,12 +18,12 @@ from typing import TextIO
 import anyio
 import msgspec
 
-from .cli import provider_from_command_line
-from .client import Client
-from .config import load_config, modelwire_home
-from .errors import ModelwireError
-from .models import Model, ModelCache, ModelList, ReasoningControl
-from .registry import ProviderRegistry
+from ..client import Client
+from ..config import load_config, modelwire_home
+from ..errors import ModelwireError
+from ..models import Model, ModelCache, ModelList, ReasoningControl
+from ..registry import ProviderRegistry
+from ._main import provider_from_command_line
 
 __all__ = ["models_cache_path", "run_models"]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TextIO
 
-from ._bench_schema import (
+from ._measure import BenchProgress
+from ._schema import (
     BenchError,
     BenchResult,
     ClientOverhead,
@@ -24,8 +25,7 @@ from ._bench_schema import (
     TargetResult,
     TransportComparison,
 )
-from ._bench_stats import Stats
-from .bench import BenchProgress
+from ._stats import Stats
 
 __all__ = [
     "LiveProgress",

@@ -20,9 +20,9 @@ from typing import Literal
 
 import msgspec
 
-from ._bench_stats import PERCENTILE_METHOD, Stats
-from ._version import __version__
-from .errors import ModelwireError
+from .._version import __version__
+from ..errors import ModelwireError
+from ._stats import PERCENTILE_METHOD, Stats
 
 __all__ = [
     "DEFAULT_REQUESTS",

@@ -40,14 +40,14 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 
-from ._bench_schema import BenchError, ClientOverhead, MockProfile, Target
-from ._bench_stats import Stats, stats_of
-from .bench import measure_request
-from .client import Client
-from .mock import Jitter, MockBehavior
-from .providers import ProviderInfo, WireApi
-from .registry import ProviderRegistry
-from .wire import Request, encode, user
+from ..client import Client
+from ..mock import Jitter, MockBehavior
+from ..providers import ProviderInfo, WireApi
+from ..registry import ProviderRegistry
+from ..wire import Request, encode, user
+from ._measure import measure_request
+from ._schema import BenchError, ClientOverhead, MockProfile, Target
+from ._stats import Stats, stats_of
 
 __all__ = [
     "MOCK_MODEL",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from .auth._auth_store import (
+from ..auth._auth_store import (
     AuthRecord,
     auth_file_path,
     format_timestamp,
@@ -25,9 +25,9 @@ from .auth._auth_store import (
     read_auth,
     write_auth,
 )
-from .auth._jwt import jwt_expiry
-from .auth._openai import API_KEY_ENV, LOCK_TIMEOUT_S, signed_in_mode
-from .errors import AuthError, ModelwireError
+from ..auth._jwt import jwt_expiry
+from ..auth._openai import API_KEY_ENV, LOCK_TIMEOUT_S, signed_in_mode
+from ..errors import AuthError, ModelwireError
 
 __all__ = ["run_login_api_key", "run_login_status", "run_logout"]
 

@@ -1,15 +1,5 @@
-"""The ``modelwire`` command.
-
-Every failure modelwire knows about ends as one line on stderr and a non-zero exit, never a
-traceback: people run this in scripts and CI, where a traceback is noise around one fact.
-The presentation library (rich) is imported only by the subcommands that draw tables.
-
-Exit statuses, so a script can tell "I called it wrong" from "it failed": 0 success; 1 an
-error while doing the work (config, credentials, network, the provider, a file, a stream that
-ended in an error); 2 a usage error, found by argparse or by modelwire before any work starts
-(an unknown ``--provider`` id, a missing ``--model``, flags that need each other); 130
-interrupted.
-"""
+"""The command's entry point: arguments, dispatch, exit statuses (the package docstring says
+what the command promises)."""
 
 from __future__ import annotations
 
@@ -23,12 +13,12 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import orjson
 
-from ._redact import mask_url
-from ._version import __version__
-from .config import load_config
-from .errors import ModelwireError, UnknownProviderError
-from .harness import select_harness
-from .registry import Provider, ProviderRegistry
+from .._redact import mask_url
+from .._version import __version__
+from ..config import load_config
+from ..errors import ModelwireError, UnknownProviderError
+from ..harness import select_harness
+from ..registry import Provider, ProviderRegistry
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
@@ -50,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # The command is an application: it installs the OpenTelemetry SDK the OTEL_*
         # variables ask for (none by default), so `modelwire chat`/`bench` calls are exported.
-        from .telemetry import install_from_env
+        from ..telemetry import install_from_env
 
         installed = install_from_env(os.environ)
         return handler(args, os.environ, sys.stdout)
@@ -389,19 +379,19 @@ _positive_float = _bounded(float, 0.0, inclusive=False)
 
 
 def _cmd_models(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from ._models_cli import run_models
+    from ._models import run_models
 
     return run_models(args, env, out)
 
 
 def _cmd_bench(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from ._bench_cli import run_bench
+    from ._bench import run_bench
 
     return run_bench(args, env, out)
 
 
 def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from . import _replay
+    from .. import _replay
 
     body = _replay.read_input(args.file)
     if args.cuts is not None:
@@ -416,7 +406,7 @@ def _cmd_decode(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -
 
 
 def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from ._chat_cli import run_chat
+    from ._chat import run_chat
 
     prompt: str = args.prompt
     if prompt == "-":
@@ -436,7 +426,7 @@ def _cmd_chat(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
 
 
 def _cmd_login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from ._login_cli import run_login_api_key, run_login_status
+    from ._login import run_login_api_key, run_login_status
 
     if args.command_line_secret is not None:
         raise UsageError(
@@ -451,7 +441,7 @@ def _cmd_login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) ->
 
 
 def _cmd_logout(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from ._login_cli import run_logout
+    from ._login import run_logout
 
     return run_logout(env, out)
 
@@ -467,8 +457,8 @@ def _sigma(text: str) -> float:
 
 
 def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from .mock import Jitter, MockBehavior
-    from .mock._server import serve_forever
+    from ..mock import Jitter, MockBehavior
+    from ..mock._server import serve_forever
 
     for spread, sigma, knob, delay in (
         ("--ttft-jitter", args.ttft_jitter, "--ttft-ms", args.ttft_ms),
@@ -645,8 +635,8 @@ def _live_source(text: str) -> tuple[str, Path]:
 
 
 def _cmd_generate_providers(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from .catalog.bundled import PROVIDER_CATALOG_FILE, catalog_dir
-    from .catalog.providers_gen import (
+    from ..catalog.bundled import PROVIDER_CATALOG_FILE, catalog_dir
+    from ..catalog.providers_gen import (
         MODELS_DEV_URL,
         ProviderGeneration,
         generate_providers,
@@ -670,9 +660,9 @@ def _cmd_generate_providers(args: argparse.Namespace, env: Mapping[str, str], ou
 def _cmd_generate_compatibility(
     args: argparse.Namespace, env: Mapping[str, str], out: TextIO
 ) -> int:
-    from .catalog.bundled import COMPATIBILITY_CATALOG_FILE, catalog_dir
-    from .catalog.compat_gen import LITELLM_URL, generate_compatibility
-    from .catalog.schema import Visibility
+    from ..catalog.bundled import COMPATIBILITY_CATALOG_FILE, catalog_dir
+    from ..catalog.compat_gen import LITELLM_URL, generate_compatibility
+    from ..catalog.schema import Visibility
 
     output = args.output or catalog_dir() / COMPATIBILITY_CATALOG_FILE
     catalog = generate_compatibility(
@@ -686,7 +676,7 @@ def _cmd_generate_compatibility(
 
 
 def _cmd_setup_openai_api_key(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from .setup import OPENAI_API_KEY_PRESET, apply_preset
+    from ..setup import OPENAI_API_KEY_PRESET, apply_preset
 
     result = apply_preset(OPENAI_API_KEY_PRESET, env=env, model=args.model)
     verb = "created" if result.created_file else "updated"

@@ -1,84 +1,5 @@
-"""Latency benchmark: the same streamed request against each target, timed as a caller sees it.
-
-For people who pick providers by latency: ``run_bench(client, targets, settings)`` runs
-``settings.requests`` timed requests (or as many as fit in ``settings.duration_s``) per target,
-``settings.concurrency`` at a time, after ``settings.warmup`` untimed ones, and returns every
-request's timings with a summary per target. Targets run one after another, so they never
-compete for the client. Every request goes through ``Client.stream``, so each is traced and
-metered like any other call. ``modelwire bench`` is the command around it.
-
-**What is measured.** Every interval is read from ``time.perf_counter`` (monotonic) and starts
-the moment the request is handed to the client, before its body is encoded:
-
-* *TTFB*: the response body's first byte, stamped by the transport as the read returns,
-  before any decoding (``Call.first_byte``).
-* *TTFT*: the first text, reasoning or tool-argument delta event. Stamped as the event reaches
-  the benchmark's loop, first thing, so it includes request encoding, auth, the connection
-  (a new connection's connect/TLS too: warm-ups exist to open them), the network, the
-  provider, and decoding the bytes up to that event; nothing the benchmark does with events
-  is in it (it keeps no text, and reports progress only between requests).
-* *ITL*: the gaps between consecutive delta events as the caller receives them. Deltas decoded
-  from one network read arrive microseconds apart, as they do for any caller.
-* *E2E*: the terminal event (``Completed`` or ``ErrorEvent``), or the exception.
-* *Client CPU*: ``time.process_time`` (user + system CPU of every thread) read as a target's
-  timed phase begins and ends, over its timed requests. It is the whole process's: the
-  client, the event loop and the progress view, and a mock only when it shares the process
-  (``modelwire bench`` runs its own in a child, so there it is the client's cost).
-
-**Transports.** ``Target.transport`` is passed to ``Client.stream`` as ``transport=``
-(``auto``, ``http``, ``websocket``); each record keeps what carried its reply
-(``Call.transport``), so one provider benchmarked as two targets, ``@http`` and
-``@websocket``, compares the two on equal terms, and the result says how they compare
-(``TransportComparison``: WebSocket over HTTP, TTFT p50 and CPU per request).
-
-The client's own part of TTFT is measured apart and printed by ``modelwire bench`` with every
-mock run (the embedded mock answering at once; modelwire's TTFT against a bare socket's, see
-``ClientOverhead``), so it can be judged against the provider's share. At high concurrency on
-few cores the event loop's own queueing is in every figure, as it would be for any caller.
-
-**Summary.** Per target: p50/p90/p99/min/max/mean of TTFB, TTFT, ITL (all gaps pooled), E2E
-and per-request decode speed, over successful requests, with percentiles by linear
-interpolation between closest ranks (``_bench_stats``); successful requests per second and
-output tokens per second (aggregate) over the timed phase's wall time; the requests by the
-transport that carried them; client CPU time and CPU per request; failures by kind — the
-exception's class name (``ProviderError``, ``StreamError``…) or the terminal ``ErrorEvent``'s
-code (``stream_truncated``, ``idle_timeout``, the provider's own). Output tokens come from the
-reply's usage, else the count of delta events.
-
-**Result file** (``write_result`` / ``load_result``; ``modelwire bench --json``), one JSON
-object, times in milliseconds unless the name says otherwise::
-
-    {"schema": "modelwire.bench/1",
-     "environment": {"modelwire", "python", "implementation", "platform", "cpus",
-                     "clock", "clock_resolution_s", "started_at"},
-     "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
-                  "prompt_tokens", "max_tokens", "percentile_method": "linear"},
-     "targets": [{"target", "provider", "model",
-                  "transport": "auto"|"http"|"websocket", "fallback": str | null,
-                  "summary": {"requests", "ok", "errors": {kind: count}, "wall_s",
-                              "requests_per_s", "output_tokens", "output_tokens_per_s",
-                              "ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms",
-                              "decode_tokens_per_s", "transports": {transport: count},
-                              "cpu_s", "cpu_ms_per_request"},
-                  "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
-                                "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
-                                "attempts", "error", "error_message",
-                                "transport": "http"|"websocket"|null, "fallback"}]}],
-     "mock_profile": {...} | null,
-     "client_overhead": {"samples", "modelwire_ttft_ms", "bare_ttft_ms", "overhead_ms",
-                         "after_first_byte_ms"} | null,
-     "comparisons": [{"provider", "model", "http_target", "websocket_target",
-                      "ttft_p50_ratio", "cpu_per_request_ratio"}],
-     "interrupted": false | true}
-
-``interrupted`` marks a run stopped early (Ctrl-C, SIGTERM): ``targets`` then holds what had
-been measured, the target in progress summarised over the requests that had ended (requests
-cut off in flight are not recorded; ``RunRecorder`` keeps the record as the run goes).
-
-Each distribution is ``{"count", "min", "p50", "p90", "p99", "max", "mean"}`` or ``null`` when
-no request succeeded. Within version 1 fields are only ever added (readers ignore unknown
-ones); a removal or a change of meaning bumps the version.
-"""
+"""Measuring: one target's requests run and timed, then summarised (the data path's middle;
+what is measured, and how, is the package's docstring)."""
 
 from __future__ import annotations
 
@@ -91,7 +12,18 @@ from collections.abc import Callable, Sequence
 import anyio
 import msgspec
 
-from ._bench_schema import (
+from ..client import Client
+from ..wire import (
+    Completed,
+    ErrorEvent,
+    ReasoningDelta,
+    Request,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    user,
+)
+from ._schema import (
     DEFAULT_REQUESTS,
     SCHEMA,
     TRANSPORTS,
@@ -111,18 +43,7 @@ from ._bench_schema import (
     read_result,
     write_result,
 )
-from ._bench_stats import PERCENTILE_METHOD, Stats, percentile, stats_of
-from .client import Client
-from .wire import (
-    Completed,
-    ErrorEvent,
-    ReasoningDelta,
-    Request,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-    user,
-)
+from ._stats import PERCENTILE_METHOD, Stats, percentile, stats_of
 
 __all__ = [
     "DEFAULT_PROMPT",
