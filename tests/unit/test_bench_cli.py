@@ -377,3 +377,46 @@ def test_a_bad_transport_list_is_a_one_line_usage_error_before_anything_starts(
     assert err.count("\n") == 1
     assert message in err
     assert "child process" not in err
+
+
+def test_an_open_loop_run_reports_its_schedule_lag_and_latency_from_the_schedule(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--requests", "8", "--rate", "40"]
+        extra = ["--arrival", "gamma", "--burstiness", "2", "--seed", "5", "--max-concurrency", "4"]
+        assert main([*argv, *extra, "--json", str(out)]) == 0
+    captured = capsys.readouterr().out
+    assert "open loop 40 req/s gamma (burstiness 2), seed 5, at most 4 in flight" in captured
+    for row in ("offered / achieved req/s", "send lag ms", "slot wait ms", "E2E from schedule"):
+        assert row in captured
+    result = read_result(out)
+    assert result.settings.rate == 40.0
+    assert result.settings.max_concurrency == 4
+    records = result.targets[0].requests
+    assert len(records) == 8
+    assert all(r.scheduled_ms is not None and r.queue_ms is not None for r in records)
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--arrival", "gamma"], "shape an open loop: give --rate or --trace"),
+        (["--rate", "5", "--requests", "3", "--concurrency", "2"], "--max-concurrency"),
+        (["--rate", "5", "--requests", "3", "--burstiness", "2"], "add --arrival gamma"),
+        (["--rate", "5", "--requests", "3", "--ramp-to", "9"], "give --rate and --duration"),
+        (["--rate", "5"], "needs --requests or --duration"),
+        (["--rate", "5", "--trace", "t.jsonl", "--requests", "3"], "not allowed with"),
+    ],
+)
+def test_open_loop_flags_that_mean_nothing_are_usage_errors(
+    home: Path, argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(["bench", *argv])
+    except SystemExit as exited:  # argparse's own refusals
+        code = int(exited.code or 0)
+    assert code == 2
+    assert why in capsys.readouterr().err

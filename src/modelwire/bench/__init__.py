@@ -3,7 +3,14 @@
 For people who pick providers by latency: ``run_bench(client, targets, settings)`` runs
 ``settings.requests`` timed requests (or as many as fit in ``settings.duration_s``) per target,
 ``settings.concurrency`` at a time, after ``settings.warmup`` untimed ones, and returns every
-request's timings with a summary per target. Targets run one after another, so they never
+request's timings with a summary per target. With ``settings.rate`` (or ``settings.trace``)
+the run is an **open loop** instead: every send time is fixed in advance by a seeded schedule
+(``_schedule``: constant, Poisson or gamma arrivals, ramps, traces), each request goes out at
+its time whatever the earlier ones are doing (at most ``max_concurrency`` in flight, a slot's
+wait measured as ``queue_ms``), and every request records its scheduled time and its lateness
+(``scheduled_ms``, ``lag_ms``), so queueing shows up as latency counted from the schedule
+(``ttft_scheduled_ms``, ``e2e_scheduled_ms``) instead of being hidden by a generator that
+slowed down with the provider. Targets run one after another, so they never
 compete for the client. Every request goes through ``Client.stream``, so each is traced and
 metered like any other call. ``modelwire bench`` is the command around it.
 
@@ -52,18 +59,23 @@ object, times in milliseconds unless the name says otherwise::
      "environment": {"modelwire", "python", "implementation", "platform", "cpus",
                      "clock", "clock_resolution_s", "started_at"},
      "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
-                  "prompt_tokens", "max_tokens", "percentile_method": "linear"},
+                  "prompt_tokens", "max_tokens", "percentile_method": "linear",
+                  "rate", "arrival", "burstiness", "ramp_to", "ramp", "max_concurrency",
+                  "seed", "trace"},
      "targets": [{"target", "provider", "model",
                   "transport": "auto"|"http"|"websocket", "fallback": str | null,
                   "summary": {"requests", "ok", "errors": {kind: count}, "wall_s",
                               "requests_per_s", "output_tokens", "output_tokens_per_s",
                               "ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms",
                               "decode_tokens_per_s", "transports": {transport: count},
-                              "cpu_s", "cpu_ms_per_request"},
+                              "cpu_s", "cpu_ms_per_request", "offered_rate",
+                              "send_lag_ms", "queue_ms", "ttft_scheduled_ms",
+                              "e2e_scheduled_ms"},
                   "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
                                 "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
                                 "attempts", "error", "error_message",
-                                "transport": "http"|"websocket"|null, "fallback"}]}],
+                                "transport": "http"|"websocket"|null, "fallback",
+                                "scheduled_ms", "lag_ms", "queue_ms"}]}],
      "mock_profile": {...} | null,
      "client_overhead": {"samples", "modelwire_ttft_ms", "bare_ttft_ms", "overhead_ms",
                          "after_first_byte_ms"} | null,
@@ -79,11 +91,12 @@ Each distribution is ``{"count", "min", "p50", "p90", "p99", "max", "mean"}`` or
 no request succeeded. Within version 1 fields are only ever added (readers ignore unknown
 ones); a removal or a change of meaning bumps the version.
 
-**Layout**, the data path: ``_measure`` runs a target's requests and times each (``run_bench``,
-``measure_request``, ``summarize``), ``_stats`` turns samples into percentiles, ``_schema`` is
-the result's typed form and file format, ``_report`` the table, progress view and plot, and
-``_target`` the keyless default target (``modelwire mock`` in a child process). The command's
-side is ``modelwire.cli._bench``.
+**Layout**, the data path: ``_schedule`` fixes an open loop's send times, ``_measure`` runs
+a target's requests and times each (``run_bench``, ``measure_request``, ``summarize``),
+``_stats`` turns samples into percentiles, ``_schema`` is the result's typed form and file
+format, ``_report`` the table, progress view and plot, and ``_target`` the keyless default
+target (``modelwire mock`` in a child process). The command's side is
+``modelwire.cli._bench``.
 """
 
 from ._measure import (

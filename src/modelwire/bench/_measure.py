@@ -8,6 +8,8 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -23,6 +25,7 @@ from ..wire import (
     Usage,
     user,
 )
+from ._schedule import LoadShape, Slot, build_schedule, offered_rate, read_trace
 from ._schema import (
     DEFAULT_REQUESTS,
     SCHEMA,
@@ -227,24 +230,43 @@ async def _bench_target(
         records.append(record)
         progress.request_done(target, record)
 
+    slots = _slots(settings) if settings.open_loop else None
     progress.target_started(target, settings)
     started = time.perf_counter()
     cpu_started = time.process_time()
-    await _pool(
-        client,
-        target,
-        request,
-        count=settings.requests,
-        deadline=None if settings.duration_s is None else started + settings.duration_s,
-        concurrency=settings.concurrency,
-        origin=started,
-        done=done,
-    )
+    if slots is not None:
+        await _open_loop(
+            client,
+            target,
+            request,
+            slots,
+            max_concurrency=settings.max_concurrency,
+            origin=started,
+            done=done,
+        )
+    else:
+        await _pool(
+            client,
+            target,
+            request,
+            count=settings.requests,
+            deadline=None if settings.duration_s is None else started + settings.duration_s,
+            concurrency=settings.concurrency,
+            origin=started,
+            done=done,
+        )
     wall_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     # Only ``auto`` falls back; the client remembers why, even when a warm-up was the one.
     fallback = client.sockets.fallbacks.get(target.provider) if target.transport == "auto" else None
-    result = _target_result(target, records, wall_s=wall_s, cpu_s=cpu_s, fallback=fallback)
+    result = _target_result(
+        target,
+        records,
+        wall_s=wall_s,
+        cpu_s=cpu_s,
+        fallback=fallback,
+        offered=None if slots is None else offered_rate(slots),
+    )
     progress.target_done(target, result)
     return result
 
@@ -256,13 +278,14 @@ def _target_result(
     wall_s: float,
     cpu_s: float | None,
     fallback: str | None = None,
+    offered: float | None = None,
 ) -> TargetResult:
     ordered = sorted(records, key=lambda record: record.index)
     return TargetResult(
         target=target.name,
         provider=target.provider,
         model=target.model,
-        summary=summarize(ordered, wall_s, cpu_s=cpu_s),
+        summary=summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered),
         requests=ordered,
         transport=target.transport,
         fallback=fallback,
@@ -302,6 +325,85 @@ async def _pool(
             group.start_soon(worker)
 
 
+def _slots(settings: Settings) -> list[Slot]:
+    """The open loop's schedule: a trace's, or one drawn from the load shape."""
+    if settings.trace is not None:
+        slots = read_trace(Path(settings.trace), limit=settings.requests)
+        if settings.duration_s is not None:
+            slots = [slot for slot in slots if slot.offset_s < settings.duration_s]
+        return slots
+    assert settings.rate is not None
+    shape = LoadShape(
+        rate=settings.rate,
+        arrival=settings.arrival,  # type: ignore[arg-type]
+        burstiness=settings.burstiness,
+        ramp_to=settings.ramp_to,
+        ramp=settings.ramp,  # type: ignore[arg-type]
+        seed=settings.seed,
+    )
+    return build_schedule(shape, count=settings.requests, duration_s=settings.duration_s)
+
+
+def _slot_request(request: Request, slot: Slot) -> Request:
+    """A trace line's own prompt and limit over the run's request."""
+    if slot.prompt is None and slot.prompt_tokens is None and slot.max_tokens is None:
+        return request
+    prompt = slot.prompt
+    if slot.prompt_tokens is not None:
+        prompt = generated_prompt(slot.prompt_tokens)
+    return msgspec.structs.replace(
+        request,
+        messages=request.messages if prompt is None else (user(prompt),),
+        max_output_tokens=(
+            request.max_output_tokens if slot.max_tokens is None else slot.max_tokens
+        ),
+    )
+
+
+async def _open_loop(
+    client: Client,
+    target: Target,
+    request: Request,
+    slots: Sequence[Slot],
+    *,
+    max_concurrency: int | None,
+    origin: float,
+    done: _Done,
+) -> None:
+    """Each request sent at its scheduled time whatever the ones before it are doing (at most
+    ``max_concurrency`` in flight, the rest waiting for a slot, the wait measured)."""
+    limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency is not None else None
+    clock = time.perf_counter
+
+    async def one(index: int, slot: Slot, due: float) -> None:
+        queued = 0.0
+        if limiter is not None:
+            async with limiter:
+                queued = clock() - due
+                done(await _scheduled(index, slot, due, queued))
+        else:
+            done(await _scheduled(index, slot, due, queued))
+
+    async def _scheduled(index: int, slot: Slot, due: float, queued: float) -> RequestRecord:
+        return await measure_request(
+            client,
+            target,
+            _slot_request(request, slot),
+            index=index,
+            origin=origin,
+            scheduled=due,
+            queued_s=queued if limiter is not None else None,
+        )
+
+    async with anyio.create_task_group() as group:
+        for index, slot in enumerate(slots):
+            due = origin + slot.offset_s
+            wait = due - clock()
+            if wait > 0:
+                await anyio.sleep(wait)
+            group.start_soon(one, index, slot, due)
+
+
 async def measure_request(
     client: Client,
     target: Target,
@@ -309,8 +411,12 @@ async def measure_request(
     *,
     index: int = 0,
     origin: float | None = None,
+    scheduled: float | None = None,
+    queued_s: float | None = None,
 ) -> RequestRecord:
-    """One request, timed (``origin``: the ``perf_counter`` value ``start_ms`` counts from).
+    """One request, timed (``origin``: the ``perf_counter`` value ``start_ms`` counts from;
+    ``scheduled``: when an open loop meant to send it, ``queued_s`` how long it waited for a
+    slot).
 
     Failures are recorded, not raised. The loop over events only stamps and counts; turning
     seconds into milliseconds and everything else waits until the stream has ended."""
@@ -358,6 +464,9 @@ async def measure_request(
         error_message=message,
         transport=None if call is None else call.transport,
         fallback=None if call is None else call.fallback,
+        scheduled_ms=(None if scheduled is None or origin is None else _ms(scheduled - origin)),
+        lag_ms=None if scheduled is None else _ms(begun - scheduled),
+        queue_ms=None if queued_s is None else _ms(queued_s),
     )
 
 
@@ -366,10 +475,14 @@ def _ms(seconds: float) -> float:
 
 
 def summarize(
-    records: Sequence[RequestRecord], wall_s: float, *, cpu_s: float | None = None
+    records: Sequence[RequestRecord],
+    wall_s: float,
+    *,
+    cpu_s: float | None = None,
+    offered: float | None = None,
 ) -> TargetSummary:
     """A target's figures from its records (see ``TargetSummary``); ``cpu_s``: the process's
-    CPU time over the same phase, when it was measured."""
+    CPU time over the same phase, when it was measured; ``offered``: an open loop's rate."""
     ok = [record for record in records if record.error is None]
     errors = Counter(record.error for record in records if record.error is not None)
     tokens = sum(record.output_tokens for record in ok)
@@ -398,7 +511,27 @@ def summarize(
         cpu_ms_per_request=(
             round(cpu_s * 1000 / len(records), 3) if cpu_s is not None and records else None
         ),
+        **_open_loop_figures(records, ok, offered),
     )
+
+
+def _open_loop_figures(
+    records: Sequence[RequestRecord], ok: Sequence[RequestRecord], offered: float | None
+) -> dict[str, Any]:
+    """The open loop's own figures: lateness, slot waits, latency from the scheduled time."""
+    timed = [record for record in records if record.lag_ms is not None]
+    if not timed:
+        return {}
+    queued = [record.queue_ms for record in timed if record.queue_ms is not None]
+    return {
+        "offered_rate": None if offered is None else round(offered, 3),
+        "send_lag_ms": stats_of([(r.lag_ms or 0.0) - (r.queue_ms or 0.0) for r in timed]),
+        "queue_ms": stats_of(queued) if queued else None,
+        "ttft_scheduled_ms": stats_of(
+            [r.ttft_ms + (r.lag_ms or 0.0) for r in ok if r.ttft_ms is not None]
+        ),
+        "e2e_scheduled_ms": stats_of([r.e2e_ms + (r.lag_ms or 0.0) for r in ok]),
+    }
 
 
 def compare_transports(targets: Sequence[TargetResult]) -> list[TransportComparison]:

@@ -99,9 +99,7 @@ class LiveProgress(BenchProgress):
             if settings.requests is not None
             else f"requests for {settings.duration_s:g} s"
         )
-        self._err.write(
-            f"modelwire bench: {target.name}: {amount}, {settings.concurrency} at a time\n"
-        )
+        self._err.write(f"modelwire bench: {target.name}: {amount}, {_pace(settings)}\n")
         self._err.flush()
 
     def request_done(self, target: Target, record: RequestRecord) -> None:
@@ -208,6 +206,39 @@ _LABELS = (
 )
 
 
+def _pace(settings: Settings) -> str:
+    if settings.open_loop:
+        return _load_phrase(settings)
+    return f"{settings.concurrency} at a time"
+
+
+_OPEN_LOOP_LABELS = (
+    "offered / achieved req/s",
+    "send lag ms  p50 / p99 / max",
+    "slot wait ms p50 / p99 / max",
+    "TTFT from schedule ms p50 / p90 / p99",
+    "E2E from schedule ms  p50 / p90 / p99",
+)
+
+
+def _lateness(stats: Stats | None) -> str:
+    return "-" if stats is None else f"{stats.p50:.2f} / {stats.p99:.2f} / {stats.max:.2f}"
+
+
+def _open_loop_rows(result: TargetResult) -> list[str]:
+    """What an open loop adds: the rate it offered, how late it sent, what waited for a slot,
+    and the latencies a caller who sent on schedule would have seen."""
+    s = result.summary
+    offered = "-" if s.offered_rate is None else f"{s.offered_rate:.2f}"
+    return [
+        f"{offered} / {s.requests_per_s:.2f}",
+        _lateness(s.send_lag_ms),
+        _lateness(s.queue_ms),
+        _triple(s.ttft_scheduled_ms),
+        _triple(s.e2e_scheduled_ms),
+    ]
+
+
 def _settings_line(settings: Settings) -> str:
     amount = (
         f"{settings.requests} requests"
@@ -221,9 +252,29 @@ def _settings_line(settings: Settings) -> str:
     )
     tokens = f", max {settings.max_tokens} tokens" if settings.max_tokens is not None else ""
     return (
-        f"modelwire bench: {amount} per target, concurrency {settings.concurrency}, "
+        f"modelwire bench: {amount} per target, {_load_phrase(settings)}, "
         f"warmup {settings.warmup}, {prompt}{tokens}"
     )
+
+
+def _load_phrase(settings: Settings) -> str:
+    if settings.trace is not None:
+        load = f"open loop replaying {settings.trace}"
+    elif settings.rate is not None:
+        shape = settings.arrival
+        if settings.arrival == "gamma":
+            shape += f" (burstiness {settings.burstiness:g})"
+        ramp = (
+            f" ramping {settings.ramp} to {settings.ramp_to:g}/s"
+            if settings.ramp_to is not None
+            else ""
+        )
+        load = f"open loop {settings.rate:g} req/s {shape}{ramp}, seed {settings.seed}"
+    else:
+        return f"concurrency {settings.concurrency}"
+    if settings.max_concurrency is not None:
+        load += f", at most {settings.max_concurrency} in flight"
+    return load
 
 
 def _interrupted_line(result: BenchResult) -> str:
@@ -248,6 +299,10 @@ def render_table(result: BenchResult, out: TextIO) -> None:
     columns = [_rows(target) for target in result.targets]
     for number, label in enumerate(_LABELS):
         table.add_row(label, *(column[number] for column in columns))
+    if result.settings.open_loop:
+        loop_columns = [_open_loop_rows(target) for target in result.targets]
+        for number, label in enumerate(_OPEN_LOOP_LABELS):
+            table.add_row(label, *(column[number] for column in loop_columns))
     out.write(_settings_line(result.settings) + "\n")
     if result.interrupted:
         out.write(_interrupted_line(result) + "\n")

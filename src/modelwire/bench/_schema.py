@@ -98,8 +98,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Set when ``prompt`` was generated to be about this many tokens (``--prompt-tokens``)."""
     max_tokens: int | None = None
     percentile_method: str = PERCENTILE_METHOD
+    rate: float | None = None
+    """Open loop: requests per second offered, on a schedule fixed in advance (``_schedule``);
+    ``None`` is the closed loop (``concurrency`` workers)."""
+    arrival: str = "poisson"
+    """Open loop: ``constant``, ``poisson`` or ``gamma`` inter-arrival gaps."""
+    burstiness: float = 1.0
+    """Open loop, ``gamma``: the shape (CV ``1/sqrt(burstiness)``)."""
+    ramp_to: float | None = None
+    """Open loop: the rate at the end of ``duration_s``, reached ``ramp``-wise."""
+    ramp: str = "linear"
+    max_concurrency: int | None = None
+    """Open loop: at most this many in flight; a request's wait for a slot is ``queue_ms``."""
+    seed: int = 0
+    """The schedule's seed: the same settings give the same send times."""
+    trace: str | None = None
+    """Open loop from a trace file (its path as given): its own offsets, prompts and limits."""
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None or self.trace is not None
 
     def __post_init__(self) -> None:
+        if self.rate is not None and self.trace is not None:
+            raise ValueError("give rate or trace, not both")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if self.ramp_to is not None and (self.rate is None or self.duration_s is None):
+            raise ValueError("a ramp needs rate and duration_s: it spans the run")
         if self.requests is not None and self.duration_s is not None:
             raise ValueError("give requests or duration_s, not both")
         if self.requests is not None and self.requests < 1:
@@ -171,6 +197,14 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     ``None`` when the call failed before it had a stream, and in files older than the field."""
     fallback: str | None = None
     """Why this request went over HTTP after trying a WebSocket (``Call.fallback``)."""
+    scheduled_ms: float | None = None
+    """Open loop: when the schedule said to send it, from the target's start; ``start_ms``
+    is when it was actually handed to the client."""
+    lag_ms: float | None = None
+    """Open loop: ``start_ms - scheduled_ms``, a slot's wait included. Every latency above
+    counts from ``start_ms``; add this to count it from the scheduled time."""
+    queue_ms: float | None = None
+    """Open loop with ``max_concurrency``: the wait for a slot (part of ``lag_ms``)."""
 
 
 class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,6 +239,17 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     than the field."""
     cpu_ms_per_request: float | None = None
     """``cpu_s`` over the timed requests, in ms: the client's cost per request."""
+    offered_rate: float | None = None
+    """Open loop: the requests per second the schedule offered over its span."""
+    send_lag_ms: Stats | None = None
+    """Open loop: the generator's lateness, ``lag_ms - queue_ms`` over every request: how far
+    behind its schedule this process sent (a large one marks a generator-bound result)."""
+    queue_ms: Stats | None = None
+    """Open loop with ``max_concurrency``: the waits for a slot, over every request."""
+    ttft_scheduled_ms: Stats | None = None
+    """Open loop: TTFT counted from the scheduled send time (successful requests)."""
+    e2e_scheduled_ms: Stats | None = None
+    """Open loop: E2E counted from the scheduled send time: what queueing does to a caller."""
 
 
 class TargetResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,7 +24,7 @@ import signal
 import sys
 from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import msgspec
@@ -79,8 +79,9 @@ def run_bench(
     settings = Settings(
         requests=args.requests,
         duration_s=args.duration,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or 1,
         warmup=args.warmup,
+        **_load(args),
         prompt=(
             generated_prompt(args.prompt_tokens)
             if args.prompt_tokens is not None
@@ -115,6 +116,48 @@ def run_bench(
     if interrupted:
         return EXIT_INTERRUPTED
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
+
+
+def _load(args: argparse.Namespace) -> dict[str, Any]:
+    """The open loop's settings, or none; every combination that means nothing is a usage
+    error here, before anything runs."""
+    open_loop = args.rate is not None or args.trace is not None
+    if not open_loop:
+        given = [
+            flag
+            for flag, value, default in (
+                ("--arrival", args.arrival, "poisson"),
+                ("--burstiness", args.burstiness, 1.0),
+                ("--ramp-to", args.ramp_to, None),
+                ("--ramp", args.ramp, "linear"),
+                ("--max-concurrency", args.max_concurrency, None),
+                ("--seed", args.seed, 0),
+            )
+            if value != default
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} shape an open loop: give --rate or --trace")
+        return {}
+    if args.concurrency is not None:
+        raise UsageError(
+            "--concurrency is the closed loop's; an open loop caps with --max-concurrency"
+        )
+    if args.ramp_to is not None and (args.rate is None or args.duration is None):
+        raise UsageError("--ramp-to spans the run: give --rate and --duration")
+    if args.burstiness != 1.0 and args.arrival != "gamma":
+        raise UsageError("--burstiness shapes gamma arrivals: add --arrival gamma")
+    if args.rate is not None and args.requests is None and args.duration is None:
+        raise UsageError("an open loop needs --requests or --duration")
+    return {
+        "rate": args.rate,
+        "arrival": args.arrival,
+        "burstiness": args.burstiness,
+        "ramp_to": args.ramp_to,
+        "ramp": args.ramp,
+        "max_concurrency": args.max_concurrency,
+        "seed": args.seed,
+        "trace": None if args.trace is None else str(args.trace),
+    }
 
 
 @contextlib.contextmanager

@@ -220,6 +220,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--no-socket-deflate serves frames uncompressed",
     )
     mock.add_argument(
+        "--serial",
+        action="store_true",
+        help="answer one HTTP request at a time, the others queueing (a provider at capacity)",
+    )
+    mock.add_argument(
         "--socket-lifetime-s",
         type=_positive_float,
         default=3600.0,
@@ -313,7 +318,58 @@ def _build_parser() -> argparse.ArgumentParser:
         "--duration", type=_positive_float, metavar="S", help="seconds per target instead"
     )
     bench.add_argument(
-        "--concurrency", type=_positive_int, default=1, metavar="C", help="requests in flight"
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        metavar="C",
+        help="closed loop: C workers, each sending when its last request ended (default 1)",
+    )
+    load = bench.add_argument_group(
+        "open loop (send times fixed in advance; latencies also counted from them)"
+    )
+    shape = load.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--rate", type=_positive_float, metavar="R", help="offer R requests per second"
+    )
+    shape.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="replay a JSONL trace: offset_s, prompt or prompt_tokens, max_tokens per line",
+    )
+    load.add_argument(
+        "--arrival",
+        choices=("constant", "poisson", "gamma"),
+        default="poisson",
+        help="inter-arrival gaps (default poisson)",
+    )
+    load.add_argument(
+        "--burstiness",
+        type=_positive_float,
+        default=1.0,
+        metavar="B",
+        help="gamma shape: under 1 burstier than poisson, over 1 smoother (default 1)",
+    )
+    load.add_argument(
+        "--ramp-to",
+        type=_positive_float,
+        metavar="R",
+        help="ramp the rate to R over --duration",
+    )
+    load.add_argument(
+        "--ramp",
+        choices=("linear", "exponential"),
+        default="linear",
+        help="how the rate moves to --ramp-to (default linear)",
+    )
+    load.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="at most N in flight; the wait for a slot is measured and reported",
+    )
+    load.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="the schedule's seed (default 0)"
     )
     prompt = bench.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="the prompt every request sends")
@@ -479,6 +535,7 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             require_sigv4=args.require_sigv4,
             socket_deflate=args.socket_deflate,
             socket_lifetime_s=args.socket_lifetime_s,
+            serial=args.serial,
             demo_home=args.demo_home,
             behavior=MockBehavior(
                 ttft_ms=args.ttft_ms, delay_ms=args.delay_ms, output_tokens=args.output_tokens

@@ -73,6 +73,7 @@ class MockState:
         log_path: Path | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
         socket_lifetime_s: float = 3600.0,
+        serial: bool = False,
     ) -> None:
         self.behavior = behavior or MockBehavior()
         self.jitter = jitter or Jitter()
@@ -96,12 +97,21 @@ class MockState:
         """Requests received whose response has not been sent in full yet."""
         self.peak_in_flight = 0
         """The most ``in_flight`` has been (since the start or ``reset_peak``)."""
+        self.serial = serial
+        """Answer one HTTP request at a time, the rest queueing (a provider at capacity)."""
+        self._serial_lock: anyio.Lock | None = None
         self.socket_lifetime_s = socket_lifetime_s
         """A WebSocket's age past which its next turn is refused (the 60-minute limit)."""
         self.sockets_opened = 0
         """WebSocket handshakes accepted."""
         self.stored: set[str] = set()
         """Ids of responses created with ``store: true`` (chainable from any socket)."""
+
+    def serial_lock(self) -> anyio.Lock:
+        """The lock ``serial`` queues requests on, made in the server's own event loop."""
+        if self._serial_lock is None:
+            self._serial_lock = anyio.Lock()
+        return self._serial_lock
 
     def enter(self) -> None:
         with self._lock:
@@ -346,7 +356,12 @@ def build_app(state: MockState) -> ASGIApp:
             return
         state.enter()
         try:
-            await app(scope, receive, send)
+            if state.serial:
+                # The whole exchange, body included, before the next request is looked at.
+                async with state.serial_lock():
+                    await app(scope, receive, send)
+            else:
+                await app(scope, receive, send)
         finally:
             state.leave()
 

@@ -83,6 +83,7 @@ class MockProvider:
         models: tuple[str, ...] = DEFAULT_MODELS,
         socket_lifetime_s: float = 3600.0,
         socket_deflate: bool = True,
+        serial: bool = False,
     ) -> None:
         self.host = host
         self._socket_deflate = socket_deflate
@@ -96,6 +97,7 @@ class MockProvider:
             log_path=log,
             models=models,
             socket_lifetime_s=socket_lifetime_s,
+            serial=serial,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -206,6 +208,7 @@ def serve_forever(
     demo_home: Path | None = None,
     socket_deflate: bool = True,
     socket_lifetime_s: float = 3600.0,
+    serial: bool = False,
     out: TextIO = sys.stdout,
 ) -> None:
     """``modelwire mock``: serve in the foreground until SIGINT/SIGTERM.
@@ -225,6 +228,7 @@ def serve_forever(
         require_sigv4=require_sigv4,
         log_path=log,
         socket_lifetime_s=socket_lifetime_s,
+        serial=serial,
     )
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
