@@ -420,3 +420,18 @@ def test_open_loop_flags_that_mean_nothing_are_usage_errors(
         code = int(exited.code or 0)
     assert code == 2
     assert why in capsys.readouterr().err
+
+
+def test_an_slo_adds_goodput_to_the_table_and_a_bad_one_is_a_usage_error(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--requests", "3", "--slo", "ttft=5s,e2e=9s"]
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "SLO ttft≤5000ms, e2e≤9000ms at p99" in out
+    assert "met, 3 / 3 requests" in out
+    assert "goodput req/s / tok/s" in out
+    assert main(["bench", "--slo", "latency=fast"]) == 2
+    assert "--slo 'latency=fast': " in capsys.readouterr().err

@@ -46,6 +46,7 @@ from ._schema import (
     read_result,
     write_result,
 )
+from ._slo import Slo, attained, meets
 from ._stats import PERCENTILE_METHOD, Stats, percentile, stats_of
 
 __all__ = [
@@ -155,6 +156,7 @@ class RunRecorder(BenchProgress):
                         records,
                         wall_s=time.perf_counter() - started,
                         cpu_s=time.process_time() - cpu_started,
+                        slo=self._settings.slo,
                     )
                 )
         return BenchResult(
@@ -266,6 +268,7 @@ async def _bench_target(
         cpu_s=cpu_s,
         fallback=fallback,
         offered=None if slots is None else offered_rate(slots),
+        slo=settings.slo,
     )
     progress.target_done(target, result)
     return result
@@ -279,13 +282,14 @@ def _target_result(
     cpu_s: float | None,
     fallback: str | None = None,
     offered: float | None = None,
+    slo: Slo | None = None,
 ) -> TargetResult:
     ordered = sorted(records, key=lambda record: record.index)
     return TargetResult(
         target=target.name,
         provider=target.provider,
         model=target.model,
-        summary=summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered),
+        summary=summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered, slo=slo),
         requests=ordered,
         transport=target.transport,
         fallback=fallback,
@@ -480,6 +484,7 @@ def summarize(
     *,
     cpu_s: float | None = None,
     offered: float | None = None,
+    slo: Slo | None = None,
 ) -> TargetSummary:
     """A target's figures from its records (see ``TargetSummary``); ``cpu_s``: the process's
     CPU time over the same phase, when it was measured; ``offered``: an open loop's rate."""
@@ -512,7 +517,21 @@ def summarize(
             round(cpu_s * 1000 / len(records), 3) if cpu_s is not None and records else None
         ),
         **_open_loop_figures(records, ok, offered),
+        **_goodput(records, wall_s, slo),
     )
+
+
+def _goodput(records: Sequence[RequestRecord], wall_s: float, slo: Slo | None) -> dict[str, Any]:
+    if slo is None:
+        return {}
+    good = [record for record in records if meets(record, slo)]
+    tokens = sum(record.output_tokens for record in good)
+    return {
+        "slo_met": len(good),
+        "goodput_requests_per_s": round(len(good) / wall_s, 3) if wall_s > 0 else 0.0,
+        "goodput_tokens_per_s": round(tokens / wall_s, 3) if wall_s > 0 else 0.0,
+        "slo_attained": attained(records, slo),
+    }
 
 
 def _open_loop_figures(

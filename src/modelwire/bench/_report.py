@@ -206,6 +206,19 @@ _LABELS = (
 )
 
 
+def _attained(result: TargetResult) -> str:
+    s = result.summary
+    verdict = {True: "met", False: "missed", None: "-"}[s.slo_attained]
+    return f"{verdict}, {s.slo_met or 0} / {s.requests} requests"
+
+
+def _goodput_cell(result: TargetResult) -> str:
+    s = result.summary
+    if s.goodput_requests_per_s is None:
+        return "-"
+    return f"{s.goodput_requests_per_s:.2f} / {s.goodput_tokens_per_s or 0:.1f}"
+
+
 def _pace(settings: Settings) -> str:
     if settings.open_loop:
         return _load_phrase(settings)
@@ -303,6 +316,10 @@ def render_table(result: BenchResult, out: TextIO) -> None:
         loop_columns = [_open_loop_rows(target) for target in result.targets]
         for number, label in enumerate(_OPEN_LOOP_LABELS):
             table.add_row(label, *(column[number] for column in loop_columns))
+    if result.settings.slo is not None:
+        slo = result.settings.slo
+        table.add_row(f"SLO {slo.describe()}", *(_attained(t) for t in result.targets))
+        table.add_row("goodput req/s / tok/s", *(_goodput_cell(t) for t in result.targets))
     out.write(_settings_line(result.settings) + "\n")
     if result.interrupted:
         out.write(_interrupted_line(result) + "\n")

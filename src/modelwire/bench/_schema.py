@@ -22,6 +22,7 @@ import msgspec
 
 from .._version import __version__
 from ..errors import ModelwireError
+from ._slo import Slo
 from ._stats import PERCENTILE_METHOD, Stats
 
 __all__ = [
@@ -114,6 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The schedule's seed: the same settings give the same send times."""
     trace: str | None = None
     """Open loop from a trace file (its path as given): its own offsets, prompts and limits."""
+    slo: Slo | None = None
+    """Objectives a request must meet to count in goodput (``_slo``)."""
 
     @property
     def open_loop(self) -> bool:
@@ -250,6 +253,14 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     """Open loop: TTFT counted from the scheduled send time (successful requests)."""
     e2e_scheduled_ms: Stats | None = None
     """Open loop: E2E counted from the scheduled send time: what queueing does to a caller."""
+    slo_met: int | None = None
+    """With an SLO: the requests that met every objective (``_slo.meets``)."""
+    goodput_requests_per_s: float | None = None
+    """With an SLO: ``slo_met / wall_s``."""
+    goodput_tokens_per_s: float | None = None
+    """With an SLO: the output tokens of those requests over ``wall_s``."""
+    slo_attained: bool | None = None
+    """With an SLO: each latency's ``percentile`` within its objective (``_slo.attained``)."""
 
 
 class TargetResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,6 +48,7 @@ from ..bench._schema import (
     Target,
     write_result,
 )
+from ..bench._slo import Slo, parse_slo
 from ..client import Client
 from ..config import Config, load_config
 from ..errors import ConfigError
@@ -81,6 +82,7 @@ def run_bench(
         duration_s=args.duration,
         concurrency=args.concurrency or 1,
         warmup=args.warmup,
+        slo=_slo(args.slo),
         **_load(args),
         prompt=(
             generated_prompt(args.prompt_tokens)
@@ -116,6 +118,15 @@ def run_bench(
     if interrupted:
         return EXIT_INTERRUPTED
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
+
+
+def _slo(spec: str | None) -> Slo | None:
+    if spec is None:
+        return None
+    try:
+        return parse_slo(spec)
+    except ValueError as exc:
+        raise UsageError(f"--slo {spec!r}: {exc}") from None
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:

@@ -371,6 +371,11 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--seed", type=int, default=0, metavar="N", help="the schedule's seed (default 0)"
     )
+    bench.add_argument(
+        "--slo",
+        metavar="SPEC",
+        help="objectives for goodput, e.g. ttft=500ms,itl=50ms,e2e=10s,p=0.99 (any subset)",
+    )
     prompt = bench.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="the prompt every request sends")
     prompt.add_argument(
