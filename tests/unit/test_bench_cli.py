@@ -242,6 +242,45 @@ def test_the_live_view_shows_progress_on_a_terminal() -> None:
     assert "TTFT p50 42 ms" in shown
 
 
+def test_the_live_view_of_an_open_loop_shows_rates_in_flight_and_slot_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # the whole status line, as a wide terminal shows it
+    err = FakeTerminal()
+    target = Target("loop", "m")
+    record = RequestRecord(
+        index=0,
+        start_ms=0.0,
+        ttfb_ms=1.0,
+        ttft_ms=42.0,
+        itl_ms=[],
+        e2e_ms=50.0,
+        output_tokens=1,
+        tokens_from="usage",
+        attempts=1,
+        scheduled_ms=0.0,
+        lag_ms=30.0,
+        queue_ms=30.0,
+    )
+    with LiveProgress(err) as progress:
+        progress.target_started(target, Settings(requests=3, rate=20.0, max_concurrency=1))
+        for _ in range(3):
+            progress.request_sent(target)
+        progress.request_done(target, record)
+        result = TargetResult(
+            target="loop:m",
+            provider="loop",
+            model="m",
+            summary=summarize([record], 0.05),
+            requests=[record],
+        )
+        progress.target_done(target, result)
+    shown = err.getvalue()
+    assert "offered 20/s" in shown
+    assert "in flight 2" in shown
+    assert "slot wait p50 30 ms" in shown
+
+
 def test_a_terminated_run_stops_its_mock_process_like_ctrl_c(home: Path) -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "modelwire", "bench", "--requests", "50"],

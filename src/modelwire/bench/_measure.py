@@ -101,6 +101,9 @@ class BenchProgress:
     def target_started(self, target: Target, settings: Settings) -> None:
         """The target's timed phase begins (its warm-ups are done)."""
 
+    def request_sent(self, target: Target) -> None:
+        """A timed request was handed to the client (its end is ``request_done``)."""
+
     def request_done(self, target: Target, record: RequestRecord) -> None:
         """A timed request ended, successfully or not."""
 
@@ -131,6 +134,9 @@ class RunRecorder(BenchProgress):
     def target_started(self, target: Target, settings: Settings) -> None:
         self._current = (target, time.perf_counter(), time.process_time(), [])
         self.inner.target_started(target, settings)
+
+    def request_sent(self, target: Target) -> None:
+        self.inner.request_sent(target)
 
     def request_done(self, target: Target, record: RequestRecord) -> None:
         if self._current is not None:
@@ -245,6 +251,7 @@ async def _bench_target(
             max_concurrency=settings.max_concurrency,
             origin=started,
             done=done,
+            sent=progress.request_sent,
         )
     else:
         await _pool(
@@ -373,6 +380,7 @@ async def _open_loop(
     max_concurrency: int | None,
     origin: float,
     done: _Done,
+    sent: Callable[[Target], None] = lambda target: None,
 ) -> None:
     """Each request sent at its scheduled time whatever the ones before it are doing (at most
     ``max_concurrency`` in flight, the rest waiting for a slot, the wait measured)."""
@@ -389,6 +397,7 @@ async def _open_loop(
             done(await _scheduled(index, slot, due, queued))
 
     async def _scheduled(index: int, slot: Slot, due: float, queued: float) -> RequestRecord:
+        sent(target)
         return await measure_request(
             client,
             target,

@@ -55,6 +55,10 @@ class LiveProgress(BenchProgress):
         self._ok = 0
         self._failed = 0
         self._shown_at = 0.0
+        self._sent = 0
+        self._waits: list[float] = []
+        self._started_at = 0.0
+        self._offered: float | None = None
 
     def __enter__(self) -> Self:
         if self._live:
@@ -89,6 +93,8 @@ class LiveProgress(BenchProgress):
 
     def target_started(self, target: Target, settings: Settings) -> None:
         self._ttfts, self._ok, self._failed, self._shown_at = [], 0, 0, 0.0
+        self._sent, self._waits, self._started_at = 0, [], time.monotonic()
+        self._offered = settings.rate if settings.open_loop else None
         if self._progress is not None:
             self._task = self._progress.add_task(
                 target.name, total=settings.requests, status="starting"
@@ -102,7 +108,12 @@ class LiveProgress(BenchProgress):
         self._err.write(f"modelwire bench: {target.name}: {amount}, {_pace(settings)}\n")
         self._err.flush()
 
+    def request_sent(self, target: Target) -> None:
+        self._sent += 1
+
     def request_done(self, target: Target, record: RequestRecord) -> None:
+        if record.queue_ms is not None:
+            self._waits.append(record.queue_ms)
         if record.error is None:
             self._ok += 1
             if record.ttft_ms is not None:
@@ -120,7 +131,17 @@ class LiveProgress(BenchProgress):
 
     def _status(self) -> str:
         ttft = f"TTFT p50 {statistics.median(self._ttfts):.0f} ms" if self._ttfts else "no TTFT"
-        return f"ok {self._ok}  failed {self._failed}  {ttft}"
+        status = f"ok {self._ok}  failed {self._failed}  {ttft}"
+        if self._sent:
+            # An open loop: is the provider keeping up with what is offered?
+            done = self._ok + self._failed
+            elapsed = max(time.monotonic() - self._started_at, 1e-9)
+            offered = "" if self._offered is None else f"offered {self._offered:g}/s  "
+            wait = f"  slot wait p50 {statistics.median(self._waits):.0f} ms" if self._waits else ""
+            status += (
+                f"  {offered}achieved {done / elapsed:.1f}/s  in flight {self._sent - done}{wait}"
+            )
+        return status
 
     def target_done(self, target: Target, result: TargetResult) -> None:
         summary = result.summary
