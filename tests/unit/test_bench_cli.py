@@ -474,3 +474,34 @@ def test_an_slo_adds_goodput_to_the_table_and_a_bad_one_is_a_usage_error(
     assert "goodput req/s / tok/s" in out
     assert main(["bench", "--slo", "latency=fast"]) == 2
     assert "--slo 'latency=fast': " in capsys.readouterr().err
+
+
+def test_a_sweep_prints_its_steps_and_the_best_rate(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--requests", "4", "--warmup", "0"]
+        assert main([*argv, "--sweep", "20,10", "--slo", "e2e=5s"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep loop:mock-model: highest rate within the SLO 20/s" in out
+    assert "loop:mock-model@10/s" in out
+    assert "loop:mock-model@20/s" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--sweep", "auto"], "needs --requests or --duration"),
+        (["--sweep", "5,x", "--requests", "3"], "'x' is not a rate"),
+        (["--sweep", "5", "--rate", "3", "--requests", "3"], "leave out --rate"),
+        (["--sweep", "5,6", "--sweep-steps", "3", "--requests", "3"], "for --sweep auto"),
+        (["--sweep-steps", "3"], "for --sweep auto"),
+        (["--sweep", "auto", "--sweep-steps", "1", "--requests", "3"], "at least 2 steps"),
+    ],
+)
+def test_sweep_flags_that_mean_nothing_are_usage_errors(
+    home: Path, argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *argv]) == 2
+    assert why in capsys.readouterr().err

@@ -187,11 +187,12 @@ async def run_bench(
     settings: Settings | None = None,
     *,
     progress: BenchProgress | None = None,
+    backlog_limit: int | None = None,
 ) -> BenchResult:
-    """Benchmark each target in turn; raises at once (before any request) for a target whose
-    provider is unknown, whose credentials are missing or that asks for a transport its
-    provider lacks (``ConfigError`` from ``Client.uses_socket``), since every request would
-    fail."""
+    """Benchmark each target in turn (``backlog_limit``: see ``_open_loop``); raises at once
+    (before any request) for a target whose provider is unknown, whose credentials are
+    missing or that asks for a transport its provider lacks (``ConfigError`` from
+    ``Client.uses_socket``), since every request would fail."""
     settings = settings or Settings()
     if settings.requests is None and settings.duration_s is None:
         settings = msgspec.structs.replace(settings, requests=DEFAULT_REQUESTS)
@@ -204,7 +205,9 @@ async def run_bench(
         client.uses_socket(provider, target.transport)
     env = environment()
     progress.run_started(env, settings)
-    results = [await _bench_target(client, target, settings, progress) for target in targets]
+    results = [
+        await _bench_target(client, target, settings, progress, backlog_limit) for target in targets
+    ]
     return BenchResult(
         environment=env,
         settings=settings,
@@ -214,7 +217,11 @@ async def run_bench(
 
 
 async def _bench_target(
-    client: Client, target: Target, settings: Settings, progress: BenchProgress
+    client: Client,
+    target: Target,
+    settings: Settings,
+    progress: BenchProgress,
+    backlog_limit: int | None = None,
 ) -> TargetResult:
     request = Request(
         model=target.model,
@@ -242,8 +249,9 @@ async def _bench_target(
     progress.target_started(target, settings)
     started = time.perf_counter()
     cpu_started = time.process_time()
+    stopped = False
     if slots is not None:
-        await _open_loop(
+        stopped = await _open_loop(
             client,
             target,
             request,
@@ -252,6 +260,7 @@ async def _bench_target(
             origin=started,
             done=done,
             sent=progress.request_sent,
+            backlog_limit=backlog_limit,
         )
     else:
         await _pool(
@@ -276,6 +285,7 @@ async def _bench_target(
         fallback=fallback,
         offered=None if slots is None else offered_rate(slots),
         slo=settings.slo,
+        stopped_early=stopped,
     )
     progress.target_done(target, result)
     return result
@@ -290,6 +300,7 @@ def _target_result(
     fallback: str | None = None,
     offered: float | None = None,
     slo: Slo | None = None,
+    stopped_early: bool = False,
 ) -> TargetResult:
     ordered = sorted(records, key=lambda record: record.index)
     return TargetResult(
@@ -300,6 +311,7 @@ def _target_result(
         requests=ordered,
         transport=target.transport,
         fallback=fallback,
+        stopped_early=stopped_early,
     )
 
 
@@ -381,20 +393,29 @@ async def _open_loop(
     origin: float,
     done: _Done,
     sent: Callable[[Target], None] = lambda target: None,
-) -> None:
+    backlog_limit: int | None = None,
+) -> bool:
     """Each request sent at its scheduled time whatever the ones before it are doing (at most
-    ``max_concurrency`` in flight, the rest waiting for a slot, the wait measured)."""
+    ``max_concurrency`` in flight, the rest waiting for a slot, the wait measured). With
+    ``backlog_limit``, the schedule is abandoned once that many requests are unanswered (a
+    provider that fell that far behind only queues the rest): returns whether it was."""
     limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency is not None else None
     clock = time.perf_counter
+    backlog = 0
 
     async def one(index: int, slot: Slot, due: float) -> None:
-        queued = 0.0
-        if limiter is not None:
-            async with limiter:
-                queued = clock() - due
+        nonlocal backlog
+        backlog += 1
+        try:
+            queued = 0.0
+            if limiter is not None:
+                async with limiter:
+                    queued = clock() - due
+                    done(await _scheduled(index, slot, due, queued))
+            else:
                 done(await _scheduled(index, slot, due, queued))
-        else:
-            done(await _scheduled(index, slot, due, queued))
+        finally:
+            backlog -= 1
 
     async def _scheduled(index: int, slot: Slot, due: float, queued: float) -> RequestRecord:
         sent(target)
@@ -408,13 +429,18 @@ async def _open_loop(
             queued_s=queued if limiter is not None else None,
         )
 
+    stopped = False
     async with anyio.create_task_group() as group:
         for index, slot in enumerate(slots):
             due = origin + slot.offset_s
             wait = due - clock()
             if wait > 0:
                 await anyio.sleep(wait)
+            if backlog_limit is not None and backlog >= backlog_limit:
+                stopped = True
+                break
             group.start_soon(one, index, slot, due)
+    return stopped
 
 
 async def measure_request(

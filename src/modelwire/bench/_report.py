@@ -21,6 +21,7 @@ from ._schema import (
     ClientOverhead,
     RequestRecord,
     Settings,
+    Sweep,
     Target,
     TargetResult,
     TransportComparison,
@@ -33,6 +34,7 @@ __all__ = [
     "overhead_lines",
     "render_table",
     "require_plotting",
+    "sweep_lines",
     "write_plot",
 ]
 
@@ -352,6 +354,52 @@ def render_table(result: BenchResult, out: TextIO) -> None:
             out.write(f"{target.target}: fell back to HTTP: {target.fallback}\n")
     for comparison in result.comparisons:
         out.write(comparison_line(comparison) + "\n")
+    by_name = {target.target: target for target in result.targets}
+    for sweep in result.sweeps:
+        out.write("\n".join(sweep_lines(sweep, by_name)) + "\n")
+
+
+def sweep_lines(sweep: Sweep, targets: dict[str, TargetResult]) -> list[str]:
+    """A sweep's steps, one line each, and what they add up to."""
+    found = []
+    if sweep.synchronous_rate is not None:
+        found.append(f"one at a time {sweep.synchronous_rate:.2f}/s")
+    if sweep.saturated_rate is not None:
+        found.append(f"saturated {sweep.saturated_rate:.2f}/s")
+    if sweep.best_rate is not None:
+        found.append(f"highest rate within the SLO {sweep.best_rate:g}/s")
+    elif any(step.attained is not None for step in sweep.steps):
+        found.append("no step within the SLO")
+    lines = [f"sweep {sweep.target}: " + ("; ".join(found) or f"{len(sweep.steps)} steps")]
+    lines.append(
+        f"  {'offered/s':>10} {'achieved/s':>11} {'TTFT p50/p99 ms':>18} "
+        f"{'E2E p50/p99 ms':>18} {'goodput/s':>10}  notes"
+    )
+    for step in sweep.steps:
+        target = targets.get(step.target)
+        s = None if target is None else target.summary
+        ttft = None if s is None else (s.ttft_scheduled_ms or s.ttft_ms)
+        e2e = None if s is None else (s.e2e_scheduled_ms or s.e2e_ms)
+        notes = []
+        if step.saturated:
+            notes.append("saturated" + (", stopped early" if step.stopped_early else ""))
+        if step.attained is not None:
+            notes.append("SLO met" if step.attained else "SLO missed")
+        goodput = (
+            "-" if step.goodput_requests_per_s is None else f"{step.goodput_requests_per_s:.2f}"
+        )
+        achieved = "-" if s is None else f"{s.requests_per_s:.2f}"
+        lines.append(
+            f"  {step.rate:>10g} {achieved:>11} {_pair(ttft):>18} {_pair(e2e):>18} "
+            f"{goodput:>10}  {', '.join(notes)}"
+        )
+    if sweep.ended is not None:
+        lines.append(f"  the sweep ended early: {sweep.ended}")
+    return lines
+
+
+def _pair(stats: Stats | None) -> str:
+    return "-" if stats is None else f"{_ms(stats.p50)} / {_ms(stats.p99)}"
 
 
 def _times(ratio: float | None) -> str:

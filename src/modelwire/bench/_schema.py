@@ -276,6 +276,8 @@ class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
     """Why the provider's requests went over HTTP instead of a WebSocket, when ``auto`` tried
     one and it could not be had (possibly during the warm-ups: the client then keeps to HTTP
     for that provider, so no timed request records it)."""
+    stopped_early: bool = False
+    """An open loop abandoned its schedule: its backlog passed the limit (a sweep's step)."""
 
 
 class TransportComparison(msgspec.Struct, frozen=True, kw_only=True):
@@ -322,6 +324,36 @@ class ClientOverhead(msgspec.Struct, frozen=True, kw_only=True):
     """modelwire's TTFT minus its own TTFB per request: the receive side's share."""
 
 
+class SweepStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One rate of a sweep (its full result is the target named ``target``)."""
+
+    rate: float
+    """The offered rate."""
+    target: str
+    saturated: bool
+    """The provider fell behind: under 80 % of the offered rate achieved, or stopped early."""
+    stopped_early: bool = False
+    """The backlog passed the limit and the step sent no more."""
+    attained: bool | None = None
+    """With an SLO: whether this step attained it."""
+    goodput_requests_per_s: float | None = None
+
+
+class Sweep(msgspec.Struct, frozen=True, kw_only=True):
+    """One target's rate sweep (``bench._sweep``): its steps and what they say."""
+
+    target: str
+    steps: list[SweepStep]
+    synchronous_rate: float | None = None
+    """``auto``: successful requests per second one at a time."""
+    saturated_rate: float | None = None
+    """``auto``: successful requests per second at the saturating concurrency."""
+    best_rate: float | None = None
+    """With an SLO: the highest offered rate whose step attained it."""
+    ended: str | None = None
+    """Why the sweep stopped before its last rate, if it did."""
+
+
 class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     """A whole run: what ``--json`` writes and ``load_result`` reads back."""
 
@@ -336,6 +368,8 @@ class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     """A provider and model benchmarked over both transports, compared (``TransportComparison``)."""
     interrupted: bool = False
     """The run was stopped early (Ctrl-C, SIGTERM); ``targets`` hold what had been measured."""
+    sweeps: list[Sweep] = msgspec.field(default_factory=list)
+    """A rate sweep's per-target findings; its steps are in ``targets``."""
 
 
 class _Header(msgspec.Struct):

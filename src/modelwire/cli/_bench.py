@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,7 @@ from ..bench._schema import (
     write_result,
 )
 from ..bench._slo import Slo, parse_slo
+from ..bench._sweep import DEFAULT_STEPS, run_sweeps
 from ..client import Client
 from ..config import Config, load_config
 from ..errors import ConfigError
@@ -92,14 +94,15 @@ def run_bench(
         prompt_tokens=args.prompt_tokens,
         max_tokens=args.max_tokens,
     )
+    sweep = _sweep(args)
     recorder = RunRecorder()
     interrupted = False
     try:
         with _terminate_as_interrupt():
             if targets:
-                result = anyio.run(_bench, client, targets, settings, err, recorder)
+                result = anyio.run(_bench, client, targets, settings, err, recorder, sweep)
             else:
-                result = _bench_mock(client, transports, settings, err, recorder)
+                result = _bench_mock(client, transports, settings, err, recorder, sweep)
     except KeyboardInterrupt:
         partial = recorder.partial()
         if partial is None:  # stopped before the run began: nothing was measured
@@ -120,6 +123,37 @@ def run_bench(
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
 
 
+def _sweep(args: argparse.Namespace) -> _Sweep:
+    """``--sweep RATE,RATE,...`` or ``--sweep auto``, checked before anything runs."""
+    if args.sweep is None:
+        if args.sweep_steps is not None:
+            raise UsageError("--sweep-steps is for --sweep auto")
+        return None
+    if args.rate is not None or args.trace is not None:
+        raise UsageError("--sweep sets each step's rate: leave out --rate and --trace")
+    if args.requests is None and args.duration is None:
+        raise UsageError("--sweep needs --requests or --duration (per step)")
+    if args.sweep.strip() == "auto":
+        steps = DEFAULT_STEPS if args.sweep_steps is None else args.sweep_steps
+        if steps < 2:
+            raise UsageError("--sweep-steps: a sweep needs at least 2 steps")
+        return None, steps
+    if args.sweep_steps is not None:
+        raise UsageError("--sweep-steps is for --sweep auto; a list names its own steps")
+    rates: list[float] = []
+    for part in args.sweep.split(","):
+        try:
+            rate = float(part)
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and rate > 0):
+            raise UsageError(
+                f"--sweep {args.sweep!r}: {part.strip()!r} is not a rate (requests per second)"
+            )
+        rates.append(rate)
+    return sorted(set(rates)), len(rates)
+
+
 def _slo(spec: str | None) -> Slo | None:
     if spec is None:
         return None
@@ -132,7 +166,7 @@ def _slo(spec: str | None) -> Slo | None:
 def _load(args: argparse.Namespace) -> dict[str, Any]:
     """The open loop's settings, or none; every combination that means nothing is a usage
     error here, before anything runs."""
-    open_loop = args.rate is not None or args.trace is not None
+    open_loop = args.rate is not None or args.trace is not None or args.sweep is not None
     if not open_loop:
         given = [
             flag
@@ -159,6 +193,14 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--burstiness shapes gamma arrivals: add --arrival gamma")
     if args.rate is not None and args.requests is None and args.duration is None:
         raise UsageError("an open loop needs --requests or --duration")
+    if args.sweep is not None:
+        # A sweep's steps get their rates from it; the rest of the shape applies to each.
+        return {
+            "arrival": args.arrival,
+            "burstiness": args.burstiness,
+            "max_concurrency": args.max_concurrency,
+            "seed": args.seed,
+        }
     return {
         "rate": args.rate,
         "arrival": args.arrival,
@@ -241,17 +283,35 @@ def _targets(
     return targets
 
 
+_Sweep = tuple[list[float] | None, int] | None
+"""``--sweep``: its rates (``None``: found automatically) and ``--sweep-steps``."""
+
+
+async def _measure(
+    client: Client,
+    targets: list[Target],
+    settings: Settings,
+    recorder: RunRecorder,
+    sweep: _Sweep,
+) -> BenchResult:
+    if sweep is None:
+        return await run_benchmark(client, targets, settings, progress=recorder)
+    rates, steps = sweep
+    return await run_sweeps(client, targets, settings, rates=rates, steps=steps, progress=recorder)
+
+
 async def _bench(
     client: Client,
     targets: list[Target],
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
+    sweep: _Sweep = None,
 ) -> BenchResult:
     async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
-            return await run_benchmark(client, targets, settings, progress=recorder)
+            return await _measure(client, targets, settings, recorder, sweep)
 
 
 def _bench_mock(
@@ -260,6 +320,7 @@ def _bench_mock(
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
+    sweep: _Sweep = None,
 ) -> BenchResult:
     from ..bench._target import MockProcess, mock_arguments, mock_targets, mock_wire
 
@@ -281,7 +342,7 @@ def _bench_mock(
         err.flush()
         targets = mock_targets(mock.url("/v1"), client.registry, transports)
         result, overhead = anyio.run(
-            _bench_and_overhead, client, targets, settings, err, mock, recorder
+            _bench_and_overhead, client, targets, settings, err, mock, recorder, sweep
         )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
 
@@ -293,12 +354,13 @@ async def _bench_and_overhead(
     err: TextIO,
     mock: MockServer,
     recorder: RunRecorder,
+    sweep: _Sweep = None,
 ) -> tuple[BenchResult, ClientOverhead]:
     from ..bench._target import measure_ttft_overhead
 
     async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
-            result = await run_benchmark(client, targets, settings, progress=recorder)
+            result = await _measure(client, targets, settings, recorder, sweep)
         overhead = await measure_ttft_overhead(client, mock)
     return result, overhead

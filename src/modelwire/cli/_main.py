@@ -371,6 +371,18 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--seed", type=int, default=0, metavar="N", help="the schedule's seed (default 0)"
     )
+    load.add_argument(
+        "--sweep",
+        metavar="RATES|auto",
+        help="one open-loop step per rate (R1,R2,... or auto: from the one-at-a-time rate to "
+        "the saturated one), --requests or --duration each; with --slo, the best rate",
+    )
+    load.add_argument(
+        "--sweep-steps",
+        type=_positive_int,
+        metavar="N",
+        help="steps of --sweep auto (default 6)",
+    )
     bench.add_argument(
         "--slo",
         metavar="SPEC",
