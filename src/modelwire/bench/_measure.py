@@ -250,18 +250,22 @@ async def _bench_target(
     started = time.perf_counter()
     cpu_started = time.process_time()
     stopped = False
+    loop_lag: list[float] = []
     if slots is not None:
-        stopped = await _open_loop(
-            client,
-            target,
-            request,
-            slots,
-            max_concurrency=settings.max_concurrency,
-            origin=started,
-            done=done,
-            sent=progress.request_sent,
-            backlog_limit=backlog_limit,
-        )
+        async with anyio.create_task_group() as watch:
+            watch.start_soon(_watch_loop, loop_lag)
+            stopped = await _open_loop(
+                client,
+                target,
+                request,
+                slots,
+                max_concurrency=settings.max_concurrency,
+                origin=started,
+                done=done,
+                sent=progress.request_sent,
+                backlog_limit=backlog_limit,
+            )
+            watch.cancel_scope.cancel()
     else:
         await _pool(
             client,
@@ -286,9 +290,24 @@ async def _bench_target(
         offered=None if slots is None else offered_rate(slots),
         slo=settings.slo,
         stopped_early=stopped,
+        loop_lag=loop_lag if slots is not None else None,
     )
     progress.target_done(target, result)
     return result
+
+
+_WATCH_EVERY_S = 0.01
+"""The event-loop watch's tick: 100 wake-ups a second, a few µs each."""
+
+
+async def _watch_loop(lags: list[float]) -> None:
+    """How late the event loop runs a 10 ms timer, tick after tick, in ms: the time a ready
+    task waits for the loop, which delays every send and every stamp of an open loop."""
+    clock = time.perf_counter
+    while True:
+        due = clock() + _WATCH_EVERY_S
+        await anyio.sleep(_WATCH_EVERY_S)
+        lags.append(max(0.0, clock() - due) * 1000)
 
 
 def _target_result(
@@ -301,13 +320,17 @@ def _target_result(
     offered: float | None = None,
     slo: Slo | None = None,
     stopped_early: bool = False,
+    loop_lag: list[float] | None = None,
 ) -> TargetResult:
     ordered = sorted(records, key=lambda record: record.index)
+    summary = summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered, slo=slo)
+    if loop_lag is not None:
+        summary = msgspec.structs.replace(summary, **_health(summary, loop_lag, wall_s, cpu_s))
     return TargetResult(
         target=target.name,
         provider=target.provider,
         model=target.model,
-        summary=summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered, slo=slo),
+        summary=summary,
         requests=ordered,
         transport=target.transport,
         fallback=fallback,
@@ -554,6 +577,34 @@ def summarize(
         **_open_loop_figures(records, ok, offered),
         **_goodput(records, wall_s, slo),
     )
+
+
+GENERATOR_BOUND_LAG_MS = 5.0
+"""Send lag or event-loop lag past this at p99 marks a result as generator-bound."""
+GENERATOR_BOUND_CPU = 0.9
+"""So does the process using more than this share of one CPU over the timed phase."""
+
+
+def _health(
+    summary: TargetSummary, loop_lag: list[float], wall_s: float, cpu_s: float | None
+) -> dict[str, Any]:
+    """The generator's own state over an open loop: whether the figures are the provider's or
+    this process's (a loop or a CPU too busy to send on time measures itself)."""
+    lag = stats_of(loop_lag)
+    cpu_share = None if cpu_s is None or wall_s <= 0 else round(cpu_s / wall_s, 3)
+    reasons: list[str] = []
+    send = summary.send_lag_ms
+    if send is not None and send.p99 > GENERATOR_BOUND_LAG_MS:
+        reasons.append(f"send lag p99 {send.p99:.1f} ms")
+    if lag is not None and lag.p99 > GENERATOR_BOUND_LAG_MS:
+        reasons.append(f"event-loop lag p99 {lag.p99:.1f} ms")
+    if cpu_share is not None and cpu_share > GENERATOR_BOUND_CPU:
+        reasons.append(f"CPU {cpu_share:.0%} of one core")
+    return {
+        "loop_lag_ms": lag,
+        "cpu_share": cpu_share,
+        "generator_bound": "; ".join(reasons) or None,
+    }
 
 
 def _goodput(records: Sequence[RequestRecord], wall_s: float, slo: Slo | None) -> dict[str, Any]:

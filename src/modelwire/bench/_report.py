@@ -24,6 +24,7 @@ from ._schema import (
     Sweep,
     Target,
     TargetResult,
+    TargetSummary,
     TransportComparison,
 )
 from ._stats import Stats
@@ -254,6 +255,8 @@ _OPEN_LOOP_LABELS = (
     "slot wait ms p50 / p99 / max",
     "TTFT from schedule ms p50 / p90 / p99",
     "E2E from schedule ms  p50 / p90 / p99",
+    "event-loop lag ms p50 / p99 / max",
+    "generator",
 )
 
 
@@ -272,7 +275,16 @@ def _open_loop_rows(result: TargetResult) -> list[str]:
         _lateness(s.queue_ms),
         _triple(s.ttft_scheduled_ms),
         _triple(s.e2e_scheduled_ms),
+        _lateness(s.loop_lag_ms),
+        "-" if s.cpu_share is None and s.generator_bound is None else _generator(s),
     ]
+
+
+def _generator(s: TargetSummary) -> str:
+    cpu = "" if s.cpu_share is None else f"CPU {s.cpu_share:.0%}"
+    if s.generator_bound is None:
+        return f"kept up ({cpu})" if cpu else "kept up"
+    return f"BOUND: {s.generator_bound}"
 
 
 def _settings_line(settings: Settings) -> str:

@@ -261,6 +261,14 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     """With an SLO: the output tokens of those requests over ``wall_s``."""
     slo_attained: bool | None = None
     """With an SLO: each latency's ``percentile`` within its objective (``_slo.attained``)."""
+    loop_lag_ms: Stats | None = None
+    """Open loop: how late the event loop ran a 10 ms timer, tick by tick (the generator's
+    own queueing, in every send time and stamp)."""
+    cpu_share: float | None = None
+    """Open loop: ``cpu_s / wall_s``, the share of one CPU this process used."""
+    generator_bound: str | None = None
+    """Open loop: why the figures may be this process's rather than the provider's (send or
+    event-loop lag p99 over 5 ms, or over 90 % of a CPU); ``None`` when neither."""
 
 
 class TargetResult(msgspec.Struct, frozen=True, kw_only=True):

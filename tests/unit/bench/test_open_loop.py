@@ -154,3 +154,30 @@ def test_open_loop_settings_that_mean_nothing_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=why):
         Settings(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_generator_that_cannot_keep_its_schedule_says_so(anyio_backend: str) -> None:
+    import time
+
+    def busy() -> None:
+        time.sleep(0.02)  # the event loop held, as a CPU-starved generator would hold it
+
+    async with (
+        MockProvider(behavior=MockBehavior(output_tokens=1)) as mock,
+        make_client(mock) as client,
+    ):
+        steady = await run_bench(
+            client, [LOOP], Settings(requests=10, rate=50.0, arrival="constant", warmup=0)
+        )
+        starved = await run_bench(
+            client,
+            [Target("loop", "mock-model", before_request=busy)],
+            Settings(requests=10, rate=100.0, arrival="constant", warmup=0),
+        )
+    calm, bound = steady.targets[0].summary, starved.targets[0].summary
+    assert calm.loop_lag_ms is not None
+    assert calm.cpu_share is not None
+    assert bound.generator_bound is not None
+    assert "lag p99" in bound.generator_bound
+    assert bound.send_lag_ms is not None
+    assert bound.send_lag_ms.max > 20
