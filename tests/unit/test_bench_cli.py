@@ -505,3 +505,31 @@ def test_sweep_flags_that_mean_nothing_are_usage_errors(
 ) -> None:
     assert main(["bench", *argv]) == 2
     assert why in capsys.readouterr().err
+
+
+def test_workers_share_an_open_loop_and_write_records(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--requests", "10", "--rate", "50"]
+        assert main([*argv, "--workers", "2", "--records", str(records)]) == 0
+    lines = records.read_text().splitlines()
+    assert len(lines) == 10
+    assert all('"target":"loop:mock-model"' in line for line in lines)
+    assert "generator" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--workers", "2", "--requests", "3"], "give --rate or --trace"),
+        (["--workers", "2", "--sweep", "5", "--requests", "3"], "a --sweep runs in this process"),
+    ],
+)
+def test_workers_without_an_open_loop_are_usage_errors(
+    home: Path, argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *argv]) == 2
+    assert why in capsys.readouterr().err

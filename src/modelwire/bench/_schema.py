@@ -43,6 +43,7 @@ __all__ = [
     "environment",
     "load_result",
     "read_result",
+    "write_records",
     "write_result",
 ]
 
@@ -286,6 +287,9 @@ class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
     for that provider, so no timed request records it)."""
     stopped_early: bool = False
     """An open loop abandoned its schedule: its backlog passed the limit (a sweep's step)."""
+    workers: int = 1
+    """Processes that shared the schedule (``_workers``); over 1, ``summary`` was merged
+    from their sketches and ``requests`` holds records only when they were asked for."""
 
 
 class TransportComparison(msgspec.Struct, frozen=True, kw_only=True):
@@ -407,6 +411,19 @@ def read_result(path: Path) -> BenchResult:
         return load_result(data)
     except BenchError as exc:
         raise BenchError(f"{path}: {exc}") from None
+
+
+def write_records(result: BenchResult, path: Path) -> None:
+    """Every request's record as one JSON line, its target's name first (``--records``)."""
+    lines = [
+        msgspec.json.encode({"target": target.target, **msgspec.structs.asdict(record)})
+        for target in result.targets
+        for record in target.requests
+    ]
+    try:
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
+    except OSError as exc:
+        raise BenchError(f"cannot write {path}: {exc}") from None
 
 
 def write_result(result: BenchResult, path: Path) -> None:

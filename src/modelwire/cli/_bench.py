@@ -47,10 +47,12 @@ from ..bench._schema import (
     MockProfile,
     Settings,
     Target,
+    write_records,
     write_result,
 )
 from ..bench._slo import Slo, parse_slo
 from ..bench._sweep import DEFAULT_STEPS, run_sweeps
+from ..bench._workers import run_workers
 from ..client import Client
 from ..config import Config, load_config
 from ..errors import ConfigError
@@ -95,14 +97,21 @@ def run_bench(
         max_tokens=args.max_tokens,
     )
     sweep = _sweep(args)
+    if args.workers > 1 and sweep is not None:
+        raise UsageError("--workers runs one open loop; a --sweep runs in this process")
+    if args.workers > 1 and not settings.open_loop:
+        raise UsageError("--workers share an open loop's schedule: give --rate or --trace")
+    if args.records is not None and not args.records.parent.is_dir():
+        raise BenchError(f"cannot write {args.records}: {args.records.parent} is not a directory")
+    plan = _Plan(sweep=sweep, workers=args.workers, keep_records=args.records is not None)
     recorder = RunRecorder()
     interrupted = False
     try:
         with _terminate_as_interrupt():
             if targets:
-                result = anyio.run(_bench, client, targets, settings, err, recorder, sweep)
+                result = anyio.run(_bench, client, targets, settings, err, recorder, plan)
             else:
-                result = _bench_mock(client, transports, settings, err, recorder, sweep)
+                result = _bench_mock(client, transports, settings, err, recorder, plan)
     except KeyboardInterrupt:
         partial = recorder.partial()
         if partial is None:  # stopped before the run began: nothing was measured
@@ -115,6 +124,9 @@ def run_bench(
     if args.json is not None:
         write_result(result, args.json)
         err.write(f"modelwire bench: wrote {args.json}\n")
+    if args.records is not None:
+        write_records(result, args.records)
+        err.write(f"modelwire bench: wrote {args.records}\n")
     if args.plot is not None:
         write_plot(result, args.plot)
         err.write(f"modelwire bench: wrote {args.plot}\n")
@@ -287,13 +299,31 @@ _Sweep = tuple[list[float] | None, int] | None
 """``--sweep``: its rates (``None``: found automatically) and ``--sweep-steps``."""
 
 
+class _Plan(msgspec.Struct, frozen=True):
+    """How the timed requests run: a sweep, or workers sharing an open loop."""
+
+    sweep: _Sweep = None
+    workers: int = 1
+    keep_records: bool = False
+
+
 async def _measure(
     client: Client,
     targets: list[Target],
     settings: Settings,
     recorder: RunRecorder,
-    sweep: _Sweep,
+    plan: _Plan,
 ) -> BenchResult:
+    sweep = plan.sweep
+    if plan.workers > 1:
+        return await run_workers(
+            client,
+            targets,
+            settings,
+            workers=plan.workers,
+            keep_records=plan.keep_records,
+            progress=recorder,
+        )
     if sweep is None:
         return await run_benchmark(client, targets, settings, progress=recorder)
     rates, steps = sweep
@@ -306,12 +336,12 @@ async def _bench(
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
-    sweep: _Sweep = None,
+    plan: _Plan,
 ) -> BenchResult:
     async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
-            return await _measure(client, targets, settings, recorder, sweep)
+            return await _measure(client, targets, settings, recorder, plan)
 
 
 def _bench_mock(
@@ -320,7 +350,7 @@ def _bench_mock(
     settings: Settings,
     err: TextIO,
     recorder: RunRecorder,
-    sweep: _Sweep = None,
+    plan: _Plan,
 ) -> BenchResult:
     from ..bench._target import MockProcess, mock_arguments, mock_targets, mock_wire
 
@@ -342,7 +372,7 @@ def _bench_mock(
         err.flush()
         targets = mock_targets(mock.url("/v1"), client.registry, transports)
         result, overhead = anyio.run(
-            _bench_and_overhead, client, targets, settings, err, mock, recorder, sweep
+            _bench_and_overhead, client, targets, settings, err, mock, recorder, plan
         )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
 
@@ -354,13 +384,13 @@ async def _bench_and_overhead(
     err: TextIO,
     mock: MockServer,
     recorder: RunRecorder,
-    sweep: _Sweep = None,
+    plan: _Plan,
 ) -> tuple[BenchResult, ClientOverhead]:
     from ..bench._target import measure_ttft_overhead
 
     async with client:
         with LiveProgress(err) as progress:
             recorder.inner = progress
-            result = await _measure(client, targets, settings, recorder, sweep)
+            result = await _measure(client, targets, settings, recorder, plan)
         overhead = await measure_ttft_overhead(client, mock)
     return result, overhead

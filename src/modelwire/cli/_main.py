@@ -372,6 +372,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, metavar="N", help="the schedule's seed (default 0)"
     )
     load.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="share the open loop's schedule among N processes (default 1: this one)",
+    )
+    load.add_argument(
         "--sweep",
         metavar="RATES|auto",
         help="one open-loop step per rate (R1,R2,... or auto: from the one-at-a-time rate to "
@@ -405,6 +412,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "target is benchmarked once per transport, side by side",
     )
     bench.add_argument("--json", metavar="FILE", type=Path, help="write every timing + summary")
+    bench.add_argument(
+        "--records",
+        metavar="FILE",
+        type=Path,
+        help="write every request's record as JSON lines (with --workers, the only place they go)",
+    )
     bench.add_argument("--plot", metavar="FILE", type=Path, help="draw latency distributions")
     bench.set_defaults(handler=_cmd_bench)
 
