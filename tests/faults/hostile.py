@@ -199,6 +199,10 @@ class HostileServer:
         self._handler: Handler = _hold_until_eof
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._transports: set[asyncio.BaseTransport] = set()
+        """Every accepted connection's transport, from the moment it exists: a handler task
+        cancelled before its first step never runs its ``finally``, so its socket would
+        otherwise outlive the server."""
         self._loop = asyncio.new_event_loop()
         self._closed = False
         started: Future[asyncio.Server] = Future()
@@ -219,7 +223,13 @@ class HostileServer:
         async def start() -> None:
             # TLS is started by each handler's task (``_accept``), not by the listener, so a
             # connection whose handshake fails is still one this server tracks and closes.
-            server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=_MAX_HEAD)
+            loop = asyncio.get_running_loop()
+
+            def protocol() -> asyncio.StreamReaderProtocol:
+                reader = asyncio.StreamReader(limit=_MAX_HEAD, loop=loop)
+                return _TrackedProtocol(self._transports, reader, self._accept, loop=loop)
+
+            server = await loop.create_server(protocol, "127.0.0.1", 0)
             started.set_result(server)
 
         try:
@@ -236,6 +246,8 @@ class HostileServer:
             task.cancel()
         if left:
             self._loop.run_until_complete(asyncio.wait(left, timeout=_CLOSE_WAIT_S))
+        for transport in list(self._transports):
+            transport.abort()  # type: ignore[attr-defined]
         # An aborted transport frees its socket in callbacks the loop schedules for its next
         # turns (a failed TLS handshake takes several); give them before the loop closes.
         for _ in range(_CLOSING_TURNS):
@@ -290,6 +302,8 @@ class HostileServer:
             self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
+            for transport in list(self._transports):
+                transport.abort()  # type: ignore[attr-defined]
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
@@ -309,3 +323,23 @@ class HostileServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _TrackedProtocol(asyncio.StreamReaderProtocol):
+    """``asyncio.start_server``'s protocol, keeping each transport in ``tracked`` while it is
+    open (see ``HostileServer._transports``)."""
+
+    def __init__(self, tracked: set[asyncio.BaseTransport], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tracked = tracked
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._tracked.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._tracked.discard(self._transport)
+        super().connection_lost(exc)

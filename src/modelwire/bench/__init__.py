@@ -61,7 +61,7 @@ object, times in milliseconds unless the name says otherwise::
      "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
                   "prompt_tokens", "max_tokens", "percentile_method": "linear",
                   "rate", "arrival", "burstiness", "ramp_to", "ramp", "max_concurrency",
-                  "seed", "trace"},
+                  "seed", "trace", "slo": {"ttft_ms", "itl_ms", "e2e_ms", "percentile"}},
      "targets": [{"target", "provider", "model",
                   "transport": "auto"|"http"|"websocket", "fallback": str | null,
                   "summary": {"requests", "ok", "errors": {kind: count}, "wall_s",
@@ -70,7 +70,10 @@ object, times in milliseconds unless the name says otherwise::
                               "decode_tokens_per_s", "transports": {transport: count},
                               "cpu_s", "cpu_ms_per_request", "offered_rate",
                               "send_lag_ms", "queue_ms", "ttft_scheduled_ms",
-                              "e2e_scheduled_ms"},
+                              "e2e_scheduled_ms", "slo_met", "goodput_requests_per_s",
+                              "goodput_tokens_per_s", "slo_attained", "loop_lag_ms",
+                              "cpu_share", "generator_bound"},
+                  "stopped_early", "workers",
                   "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
                                 "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
                                 "attempts", "error", "error_message",
@@ -81,6 +84,9 @@ object, times in milliseconds unless the name says otherwise::
                          "after_first_byte_ms"} | null,
      "comparisons": [{"provider", "model", "http_target", "websocket_target",
                       "ttft_p50_ratio", "cpu_per_request_ratio"}],
+     "sweeps": [{"target", "steps": [{"rate", "target", "saturated", "stopped_early",
+                                      "attained", "goodput_requests_per_s"}],
+                 "synchronous_rate", "saturated_rate", "best_rate", "ended"}],
      "interrupted": false | true}
 
 ``interrupted`` marks a run stopped early (Ctrl-C, SIGTERM): ``targets`` then holds what had
@@ -92,11 +98,12 @@ no request succeeded. Within version 1 fields are only ever added (readers ignor
 ones); a removal or a change of meaning bumps the version.
 
 **Layout**, the data path: ``_schedule`` fixes an open loop's send times, ``_measure`` runs
-a target's requests and times each (``run_bench``, ``measure_request``, ``summarize``),
-``_stats`` turns samples into percentiles, ``_schema`` is the result's typed form and file
-format, ``_report`` the table, progress view and plot, and ``_target`` the keyless default
-target (``modelwire mock`` in a child process). The command's side is
-``modelwire.cli._bench``.
+a target's requests and times each (``run_bench``, ``measure_request``, ``summarize``), with
+``_sweep`` stepping the rate and ``_workers`` sharing one schedule among processes, whose
+``_sketch`` tallies merge; ``_slo`` judges requests against objectives, ``_stats`` turns
+samples into percentiles, ``_schema`` is the result's typed form and file format, ``_report``
+the table, progress view and plot, and ``_target`` the keyless default target (``modelwire
+mock`` in a child process). The command's side is ``modelwire.cli._bench``.
 """
 
 from ._measure import (
