@@ -112,33 +112,10 @@ class Conversation:
 
     def stream(self, *content: str | Part | Message, **fields: Any) -> ConversationTurn:
         """One turn, as events (``async for``; close it if you stop early)."""
-        if self._home.busy:
-            raise RuntimeError("a conversation carries one turn at a time; finish the last one")
         new = _messages(content)
         if not new:
             raise ValueError("a turn needs new input: text, parts or messages")
-        options = {**self.defaults, **fields}
-        request = Request(
-            model=self.model,
-            messages=(*self.history, *new),
-            instructions=self.instructions,
-            **options,
-        )
-        home = self._home
-        turn = Turn(request, new, home.previous_id)
-        inner = self.client._streamed(
-            self.provider,
-            request,
-            {},
-            raw=False,
-            transport=self.transport,
-            deadline_s=self.client.deadline_s,
-            first_event_timeout_s=self.client.first_event_timeout_s,
-            turn=turn,
-            home=home,
-        )
-        home.current = weakref.ref(inner)
-        return ConversationTurn(self, inner, new)
+        return self._turn(new, {**self.defaults, **fields}, self.transport)
 
     async def prewarm(self, **fields: Any) -> Response | None:
         """Send the context so far (instructions, tools, history) with ``generate: false``, so
@@ -149,32 +126,10 @@ class Conversation:
         provider = client.provider(self.provider)
         if self.transport == "http" or not client.uses_socket(provider, self.transport):
             return None
-        if self._home.busy:
-            raise RuntimeError("a conversation carries one turn at a time; finish the last one")
         options = {**self.defaults, **fields}
-        extra = {**options.pop("extra_body", {}), "generate": False}
-        request = Request(
-            model=self.model,
-            messages=tuple(self.history),
-            instructions=self.instructions,
-            extra_body=extra,
-            **options,
-        )
-        home = self._home
-        inner = client._streamed(
-            self.provider,
-            request,
-            {},
-            raw=False,
-            # A pre-warm means nothing over HTTP: it never falls back there.
-            transport="websocket",
-            deadline_s=client.deadline_s,
-            first_event_timeout_s=client.first_event_timeout_s,
-            turn=Turn(request, (), home.previous_id),
-            home=home,
-        )
-        home.current = weakref.ref(inner)
-        warm = ConversationTurn(self, inner, (), prewarm=True)
+        options["extra_body"] = {**options.get("extra_body", {}), "generate": False}
+        # A pre-warm means nothing over HTTP: it never falls back there.
+        warm = self._turn((), options, "websocket", prewarm=True)
         try:
             async with warm:
                 async for _ in warm:
@@ -182,6 +137,39 @@ class Conversation:
         except ConnectionFailedError:
             return None
         return warm.response
+
+    def _turn(
+        self,
+        new: tuple[Message, ...],
+        options: dict[str, Any],
+        transport: str,
+        *,
+        prewarm: bool = False,
+    ) -> ConversationTurn:
+        """A turn of ``new`` input over the history, chained where its socket allows."""
+        home = self._home
+        if home.busy:
+            raise RuntimeError("a conversation carries one turn at a time; finish the last one")
+        request = Request(
+            model=self.model,
+            messages=(*self.history, *new),
+            instructions=self.instructions,
+            **options,
+        )
+        client = self.client
+        inner = client._streamed(
+            self.provider,
+            request,
+            {},
+            raw=False,
+            transport=transport,
+            deadline_s=client.deadline_s,
+            first_event_timeout_s=client.first_event_timeout_s,
+            turn=Turn(request, new, home.previous_id),
+            home=home,
+        )
+        home.current = weakref.ref(inner)
+        return ConversationTurn(self, inner, new, prewarm=prewarm)
 
     async def send(self, *content: str | Part | Message, **fields: Any) -> Response:
         """One turn, whole: its ``Response`` (``ok`` false for a reply that failed)."""

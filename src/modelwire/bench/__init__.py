@@ -108,36 +108,35 @@ mock`` in a child process). The command's side is ``modelwire.cli._bench``.
 
 from ._measure import (
     DEFAULT_PROMPT,
+    BenchProgress,
+    RunRecorder,
+    compare_transports,
+    generated_prompt,
+    measure_request,
+    run_bench,
+    summarize,
+)
+from ._schema import (
     DEFAULT_REQUESTS,
-    PERCENTILE_METHOD,
     SCHEMA,
     TRANSPORTS,
     BenchError,
-    BenchProgress,
     BenchResult,
     ClientOverhead,
     Environment,
     MockProfile,
     RequestRecord,
-    RunRecorder,
     Settings,
-    Stats,
     Target,
     TargetResult,
     TargetSummary,
     TransportComparison,
-    compare_transports,
     environment,
-    generated_prompt,
     load_result,
-    measure_request,
-    percentile,
     read_result,
-    run_bench,
-    stats_of,
-    summarize,
     write_result,
 )
+from ._stats import PERCENTILE_METHOD, Stats, percentile, stats_of
 
 __all__ = [
     "DEFAULT_PROMPT",

@@ -28,11 +28,7 @@ from ..wire import (
 from ._schedule import LoadShape, Slot, build_schedule, offered_rate, read_trace
 from ._schema import (
     DEFAULT_REQUESTS,
-    SCHEMA,
-    TRANSPORTS,
-    BenchError,
     BenchResult,
-    ClientOverhead,
     Environment,
     MockProfile,
     RequestRecord,
@@ -42,44 +38,22 @@ from ._schema import (
     TargetSummary,
     TransportComparison,
     environment,
-    load_result,
-    read_result,
-    write_result,
 )
 from ._slo import Slo, attained, meets
-from ._stats import PERCENTILE_METHOD, Stats, percentile, stats_of
+from ._stats import Stats, stats_of
 
 __all__ = [
     "DEFAULT_PROMPT",
-    "DEFAULT_REQUESTS",
-    "PERCENTILE_METHOD",
-    "SCHEMA",
-    "TRANSPORTS",
-    "BenchError",
+    "GENERATOR_BOUND_CPU",
+    "GENERATOR_BOUND_LAG_MS",
     "BenchProgress",
-    "BenchResult",
-    "ClientOverhead",
-    "Environment",
-    "MockProfile",
-    "RequestRecord",
     "RunRecorder",
-    "Settings",
-    "Stats",
-    "Target",
-    "TargetResult",
-    "TargetSummary",
-    "TransportComparison",
     "compare_transports",
-    "environment",
     "generated_prompt",
-    "load_result",
+    "generator_bound",
     "measure_request",
-    "percentile",
-    "read_result",
     "run_bench",
-    "stats_of",
     "summarize",
-    "write_result",
 ]
 
 DEFAULT_PROMPT = "Explain in about 100 words why response latency matters in interactive software."
@@ -592,19 +566,27 @@ def _health(
     this process's (a loop or a CPU too busy to send on time measures itself)."""
     lag = stats_of(loop_lag)
     cpu_share = None if cpu_s is None or wall_s <= 0 else round(cpu_s / wall_s, 3)
-    reasons: list[str] = []
-    send = summary.send_lag_ms
-    if send is not None and send.p99 > GENERATOR_BOUND_LAG_MS:
-        reasons.append(f"send lag p99 {send.p99:.1f} ms")
-    if lag is not None and lag.p99 > GENERATOR_BOUND_LAG_MS:
-        reasons.append(f"event-loop lag p99 {lag.p99:.1f} ms")
-    if cpu_share is not None and cpu_share > GENERATOR_BOUND_CPU:
-        reasons.append(f"CPU {cpu_share:.0%} of one core")
     return {
         "loop_lag_ms": lag,
         "cpu_share": cpu_share,
-        "generator_bound": "; ".join(reasons) or None,
+        "generator_bound": generator_bound(summary.send_lag_ms, lag, cpu_share),
     }
+
+
+def generator_bound(
+    send_lag: Stats | None, loop_lag: Stats | None, cpu_share: float | None, *, cpus: int = 1
+) -> str | None:
+    """Why a result may measure the generator rather than the provider (send or event-loop
+    lag p99 over ``GENERATOR_BOUND_LAG_MS``, or more than ``GENERATOR_BOUND_CPU`` of each of
+    ``cpus`` CPUs); ``None`` when it kept up."""
+    reasons: list[str] = []
+    if send_lag is not None and send_lag.p99 > GENERATOR_BOUND_LAG_MS:
+        reasons.append(f"send lag p99 {send_lag.p99:.1f} ms")
+    if loop_lag is not None and loop_lag.p99 > GENERATOR_BOUND_LAG_MS:
+        reasons.append(f"event-loop lag p99 {loop_lag.p99:.1f} ms")
+    if cpu_share is not None and cpu_share > GENERATOR_BOUND_CPU * cpus:
+        reasons.append(f"CPU {cpu_share:.0%} of one core")
+    return "; ".join(reasons) or None
 
 
 def _goodput(records: Sequence[RequestRecord], wall_s: float, slo: Slo | None) -> dict[str, Any]:

@@ -36,13 +36,12 @@ from ..providers import ProviderInfo
 from ..registry import ProviderRegistry
 from ..wire import Request, user
 from ._measure import (
-    GENERATOR_BOUND_CPU,
-    GENERATOR_BOUND_LAG_MS,
     BenchProgress,
     _open_loop,
     _slots,
     _watch_loop,
     generated_prompt,
+    generator_bound,
     measure_request,
 )
 from ._schedule import offered_rate
@@ -307,14 +306,6 @@ def _summary(tally: _Tally, settings: Settings, offered: float | None) -> Target
     lag = sketches["loop_lag_ms"].stats()
     send = sketches["send_lag_ms"].stats()
     cpu_share = None if wall <= 0 else round(tally.cpu_s / wall, 3)
-    reasons = []
-    if send is not None and send.p99 > GENERATOR_BOUND_LAG_MS:
-        reasons.append(f"send lag p99 {send.p99:.1f} ms")
-    if lag is not None and lag.p99 > GENERATOR_BOUND_LAG_MS:
-        reasons.append(f"event-loop lag p99 {lag.p99:.1f} ms")
-    # Every worker has its own CPU; bound when they used more than the share of all of them.
-    if cpu_share is not None and cpu_share > GENERATOR_BOUND_CPU * tally.workers:
-        reasons.append(f"CPU {cpu_share:.0%} of one core")
     slo = settings.slo
     attained = None
     if slo is not None and tally.ok:
@@ -361,7 +352,8 @@ def _summary(tally: _Tally, settings: Settings, offered: float | None) -> Target
         slo_attained=attained,
         loop_lag_ms=lag,
         cpu_share=cpu_share,
-        generator_bound="; ".join(reasons) or None,
+        # Every worker has its own CPU: bound when they used more than their share of all.
+        generator_bound=generator_bound(send, lag, cpu_share, cpus=tally.workers),
     )
 
 
