@@ -338,7 +338,7 @@ def test_the_loader_reads_a_document_written_by_hand() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"schema": "modelwire.bench/2"}, "'modelwire.bench/2'; this modelwire reads"),
+        ({"schema": "modelwire.bench/3"}, "'modelwire.bench/3'; this modelwire reads"),
         ({"settings": {"requests": 1, "concurrency": 0}}, "concurrency must be at least 1"),
         ({"settings": {"requests": 1, "duration_s": 2.0}}, "requests or duration_s, not both"),
         ({"targets": [{"target": "x"}]}, r"\$\.targets\[0\]"),

@@ -533,3 +533,129 @@ def test_workers_without_an_open_loop_are_usage_errors(
 ) -> None:
     assert main(["bench", *argv]) == 2
     assert why in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The fields after the command's closing parenthesis: state, then the parent's pid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["SIGTERM to the command", "Ctrl-C to its process group"])
+def test_an_interrupted_workers_run_writes_what_its_workers_measured_and_reaps_them(
+    home: Path, tmp_path: Path, how: str
+) -> None:
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(output_tokens=3)) as mock:
+        configure(home, mock.base_url)
+        argv = ["bench", "--provider", "loop", "--rate", "20", "--duration", "60"]
+        argv += ["--workers", "2", "--warmup", "0", "--json", str(out)]
+        with subprocess.Popen(
+            [sys.executable, "-m", "modelwire", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "MODELWIRE_HOME": str(home)},
+        ) as bench:
+            try:
+                for _ in range(600):  # until the workers have been sending for a while
+                    if len(mock.requests) >= 10 or bench.poll() is not None:
+                        break
+                    time.sleep(0.05)
+                assert len(mock.requests) >= 10, "the workers never got going"
+                workers = _children(bench.pid)
+                assert len(workers) >= 2
+                if how.startswith("SIGTERM"):
+                    bench.send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(bench.pid, signal.SIGINT)
+                stdout, stderr = bench.communicate(timeout=60)
+            finally:
+                if bench.poll() is None:
+                    bench.kill()
+                    bench.wait(timeout=10)
+        sent = len(mock.requests)
+    assert bench.returncode == 130, stderr
+    assert "modelwire bench: INTERRUPTED" in stdout
+    # multiprocessing's resource tracker ends once it sees its parent's pipe close.
+    for _ in range(100):
+        if all(gone(pid) for pid in workers):
+            break
+        time.sleep(0.05)
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers if not gone(pid)}
+    assert left == {}
+    result = read_result(out)
+    assert result.interrupted is True
+    (target,) = result.targets
+    assert target.interrupted is True
+    assert target.generator.workers == 2
+    # Both workers' tallies came back: what they had measured, not nothing.
+    assert 10 <= target.summary.requests <= sent
+    assert target.summary.ok == target.summary.requests
+    assert target.summary.ttft_ms is not None
+    assert target.schedule is not None
+    assert target.schedule.requests is not None
+    assert target.summary.requests < target.schedule.requests
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ray", "auto"], "--ray share an open loop's schedule"),
+        (["--ray", "auto", "--sweep", "5,10"], "--ray runs one open loop"),
+        (["--ray", " ", "--rate", "5"], "--ray: give auto or the cluster's address"),
+    ],
+)
+def test_ray_options_that_mean_nothing_are_usage_errors(
+    home: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MockProvider() as mock:
+        configure(home, mock.base_url)
+        assert main(["bench", "--provider", "loop", "--requests", "2", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bench_runs_on_uvloop_when_it_is_installed(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("uvloop", reason="uvloop is not installed (pip install 'modelwire[fast]')")
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        args = ["bench", "--provider", "loop", "--rate", "20", "--requests", "4", "--warmup", "0"]
+        assert main([*args, "--json", str(out)]) == 0
+    result = read_result(out)
+    assert result.environment.event_loop == "asyncio+uvloop"
+    assert result.targets[0].generator.event_loop == "asyncio+uvloop"
+    assert "uvloop" in result.environment.versions
+
+
+def test_ray_auto_runs_the_workers_as_actors_of_a_local_instance(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ray = pytest.importorskip(
+        "ray", reason="Ray cannot be installed on this platform (pip install 'modelwire[ray]')"
+    )
+    out = tmp_path / "run.json"
+    with MockProvider(behavior=MockBehavior(output_tokens=2)) as mock:
+        configure(home, mock.base_url)
+        args = ["bench", "--provider", "loop", "--rate", "20", "--requests", "8", "--warmup", "0"]
+        assert main([*args, "--ray", "auto", "--workers", "2", "--json", str(out)]) == 0
+    assert not ray.is_initialized()  # the instance the run started is gone with it
+    (target,) = read_result(out).targets
+    assert target.generator.backend == "ray"
+    assert target.generator.workers == 2
+    assert target.summary.requests == target.summary.ok == 8
+    assert "2 Ray actors" in capsys.readouterr().out

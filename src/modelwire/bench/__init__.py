@@ -55,9 +55,11 @@ reply's usage, else the count of delta events.
 **Result file** (``write_result`` / ``load_result``; ``modelwire bench --json``), one JSON
 object, times in milliseconds unless the name says otherwise::
 
-    {"schema": "modelwire.bench/1",
+    {"schema": "modelwire.bench/2",
      "environment": {"modelwire", "python", "implementation", "platform", "cpus",
-                     "clock", "clock_resolution_s", "started_at"},
+                     "clock", "clock_resolution_s", "started_at",
+                     "event_loop": "asyncio"|"asyncio+uvloop"|"trio",
+                     "versions": {distribution: version}},
      "settings": {"requests" | "duration_s", "concurrency", "warmup", "prompt",
                   "prompt_tokens", "max_tokens", "percentile_method": "linear",
                   "rate", "arrival", "burstiness", "ramp_to", "ramp", "max_concurrency",
@@ -71,9 +73,14 @@ object, times in milliseconds unless the name says otherwise::
                               "cpu_s", "cpu_ms_per_request", "offered_rate",
                               "send_lag_ms", "queue_ms", "ttft_scheduled_ms",
                               "e2e_scheduled_ms", "slo_met", "goodput_requests_per_s",
-                              "goodput_tokens_per_s", "slo_attained", "loop_lag_ms",
-                              "cpu_share", "generator_bound"},
-                  "stopped_early", "workers",
+                              "goodput_tokens_per_s", "slo_attained"},
+                  "generator": {"workers", "backend": "process"|"processes"|"ray",
+                                "event_loop", "loop_lag_ms", "cpu_share", "bound"},
+                  "schedule": {"loop": "closed"|"open", "requests", "span_s",
+                               "offered_rate", "digest"},
+                  "quantiles": {"ttft_ms"|"itl_ms"|"e2e_ms"|"ttft_scheduled_ms"
+                                |"e2e_scheduled_ms": [102 values]},
+                  "stopped_early", "interrupted",
                   "requests": [{"index", "start_ms", "ttfb_ms", "ttft_ms", "itl_ms": [...],
                                 "e2e_ms", "output_tokens", "tokens_from": "usage"|"deltas",
                                 "attempts", "error", "error_message",
@@ -85,27 +92,40 @@ object, times in milliseconds unless the name says otherwise::
      "comparisons": [{"provider", "model", "http_target", "websocket_target",
                       "ttft_p50_ratio", "cpu_per_request_ratio"}],
      "sweeps": [{"target", "steps": [{"rate", "target", "saturated", "stopped_early",
-                                      "attained", "goodput_requests_per_s"}],
+                                      "why": "backlog"|"rate"|"latency"|null,
+                                      "latency_growth", "attained",
+                                      "goodput_requests_per_s"}],
                  "synchronous_rate", "saturated_rate", "best_rate", "ended"}],
      "interrupted": false | true}
 
+``generator`` is the load generator's own state (is the figure the provider's or the
+generator's?), ``schedule`` what the timed phase ran (equal ``digest``: the same send times),
+``quantiles`` each distribution at the minimum, every percent, p99.9 and the maximum
+(``QUANTILE_GRID``), exact or from the workers' merged sketches, for ECDFs.
+
 ``interrupted`` marks a run stopped early (Ctrl-C, SIGTERM): ``targets`` then holds what had
-been measured, the target in progress summarised over the requests that had ended (requests
-cut off in flight are not recorded; ``RunRecorder`` keeps the record as the run goes).
+been measured, the target in progress (its own ``interrupted`` set) summarised over the
+requests that had ended — with workers, over what each worker had when asked to stop
+(requests cut off in flight are not recorded; ``RunRecorder`` keeps the record as the run
+goes).
 
 Each distribution is ``{"count", "min", "p50", "p90", "p99", "max", "mean"}`` or ``null`` when
-no request succeeded. Within version 1 fields are only ever added (readers ignore unknown
-ones); a removal or a change of meaning bumps the version.
+no request succeeded. Within a version fields are only ever added (readers ignore unknown
+ones); a removal or a change of meaning bumps the version. Version 2 moved the generator's
+figures (``loop_lag_ms``, ``cpu_share``, ``generator_bound`` → ``bound``, ``workers``) out of
+the target's summary into ``generator``; ``load_result`` reads version 1 files, moving them.
 
-**Layout**, the data path: ``_schedule`` fixes an open loop's send times, ``_measure`` runs
-a target's requests and times each (``run_bench``, ``measure_request``, ``summarize``), with
-``_sweep`` stepping the rate and ``_workers`` sharing one schedule among processes, whose
-``_sketch`` tallies merge; ``_slo`` judges requests against objectives, ``_stats`` turns
-samples into percentiles, ``_schema`` is the result's typed form and file format, ``_report``
-the table, progress view and plot, and ``_target`` the keyless default target (``modelwire
-mock`` in a child process). The command's side is ``modelwire.cli._bench``.
+**Layout**, the data path: ``_schedule`` fixes an open loop's send times, ``_measure`` runs a
+target's requests and times each (``run_bench``, ``measure_request``, ``summarize``), with
+``_sweep`` stepping the rate and ``_workers`` sharing one schedule among processes (or ``_ray``'s
+actors), whose ``_sketch`` tallies merge; ``_slo`` judges requests against objectives, ``_stats``
+turns samples into percentiles, ``_schema`` is the result's typed form and file format, ``_report``
+the table, progress view and plot, ``_html`` the self-contained page, and ``_target`` the keyless
+default target (``modelwire mock`` in a child process). The command's side is
+``modelwire.cli._bench``.
 """
 
+from ._html import render_html, write_html
 from ._measure import (
     DEFAULT_PROMPT,
     BenchProgress,
@@ -124,8 +144,10 @@ from ._schema import (
     BenchResult,
     ClientOverhead,
     Environment,
+    Generator,
     MockProfile,
     RequestRecord,
+    Schedule,
     Settings,
     Target,
     TargetResult,
@@ -137,6 +159,7 @@ from ._schema import (
     write_result,
 )
 from ._stats import PERCENTILE_METHOD, Stats, percentile, stats_of
+from ._workers import run_workers
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -149,9 +172,11 @@ __all__ = [
     "BenchResult",
     "ClientOverhead",
     "Environment",
+    "Generator",
     "MockProfile",
     "RequestRecord",
     "RunRecorder",
+    "Schedule",
     "Settings",
     "Stats",
     "Target",
@@ -165,8 +190,11 @@ __all__ = [
     "measure_request",
     "percentile",
     "read_result",
+    "render_html",
     "run_bench",
+    "run_workers",
     "stats_of",
     "summarize",
+    "write_html",
     "write_result",
 ]

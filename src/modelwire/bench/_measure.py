@@ -25,11 +25,13 @@ from ..wire import (
     Usage,
     user,
 )
-from ._schedule import LoadShape, Slot, build_schedule, offered_rate, read_trace
+from ._schedule import LoadShape, Slot, build_schedule, offered_rate, read_trace, schedule_of
 from ._schema import (
     DEFAULT_REQUESTS,
+    QUANTILED,
     BenchResult,
     Environment,
+    Generator,
     MockProfile,
     RequestRecord,
     Settings,
@@ -38,9 +40,10 @@ from ._schema import (
     TargetSummary,
     TransportComparison,
     environment,
+    event_loop_name,
 )
 from ._slo import Slo, attained, meets
-from ._stats import Stats, stats_of
+from ._stats import Stats, quantiles_of, stats_of
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -52,6 +55,7 @@ __all__ = [
     "generated_prompt",
     "generator_bound",
     "measure_request",
+    "record_quantiles",
     "run_bench",
     "summarize",
 ]
@@ -99,14 +103,14 @@ class RunRecorder(BenchProgress):
         self._environment: Environment | None = None
         self._settings: Settings | None = None
         self._finished: list[TargetResult] = []
-        self._current: tuple[Target, float, float, list[RequestRecord]] | None = None
+        self._current: tuple[Target, Settings, float, float, list[RequestRecord]] | None = None
 
     def run_started(self, environment: Environment, settings: Settings) -> None:
         self._environment, self._settings = environment, settings
         self.inner.run_started(environment, settings)
 
     def target_started(self, target: Target, settings: Settings) -> None:
-        self._current = (target, time.perf_counter(), time.process_time(), [])
+        self._current = (target, settings, time.perf_counter(), time.process_time(), [])
         self.inner.target_started(target, settings)
 
     def request_sent(self, target: Target) -> None:
@@ -114,7 +118,7 @@ class RunRecorder(BenchProgress):
 
     def request_done(self, target: Target, record: RequestRecord) -> None:
         if self._current is not None:
-            self._current[3].append(record)
+            self._current[4].append(record)
         self.inner.request_done(target, record)
 
     def target_done(self, target: Target, result: TargetResult) -> None:
@@ -128,7 +132,7 @@ class RunRecorder(BenchProgress):
             return None
         targets = list(self._finished)
         if self._current is not None:
-            target, started, cpu_started, records = self._current
+            target, settings, started, cpu_started, records = self._current
             if records:
                 targets.append(
                     _target_result(
@@ -136,7 +140,8 @@ class RunRecorder(BenchProgress):
                         records,
                         wall_s=time.perf_counter() - started,
                         cpu_s=time.process_time() - cpu_started,
-                        slo=self._settings.slo,
+                        settings=settings,
+                        interrupted=True,
                     )
                 )
         return BenchResult(
@@ -260,9 +265,9 @@ async def _bench_target(
         records,
         wall_s=wall_s,
         cpu_s=cpu_s,
+        settings=settings,
+        slots=slots,
         fallback=fallback,
-        offered=None if slots is None else offered_rate(slots),
-        slo=settings.slo,
         stopped_early=stopped,
         loop_lag=loop_lag if slots is not None else None,
     )
@@ -290,16 +295,21 @@ def _target_result(
     *,
     wall_s: float,
     cpu_s: float | None,
+    settings: Settings,
+    slots: Sequence[Slot] | None = None,
     fallback: str | None = None,
-    offered: float | None = None,
-    slo: Slo | None = None,
     stopped_early: bool = False,
     loop_lag: list[float] | None = None,
+    interrupted: bool = False,
 ) -> TargetResult:
+    if slots is None and settings.open_loop:
+        slots = _slots(settings)
+    offered = None if slots is None else offered_rate(slots)
     ordered = sorted(records, key=lambda record: record.index)
-    summary = summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered, slo=slo)
+    summary = summarize(ordered, wall_s, cpu_s=cpu_s, offered=offered, slo=settings.slo)
+    generator = Generator(event_loop=event_loop_name())
     if loop_lag is not None:
-        summary = msgspec.structs.replace(summary, **_health(summary, loop_lag, wall_s, cpu_s))
+        generator = _health(generator, summary, loop_lag, wall_s, cpu_s)
     return TargetResult(
         target=target.name,
         provider=target.provider,
@@ -309,6 +319,10 @@ def _target_result(
         transport=target.transport,
         fallback=fallback,
         stopped_early=stopped_early,
+        generator=generator,
+        schedule=schedule_of(settings, slots),
+        quantiles=record_quantiles(ordered),
+        interrupted=interrupted,
     )
 
 
@@ -553,6 +567,24 @@ def summarize(
     )
 
 
+def record_quantiles(records: Sequence[RequestRecord]) -> dict[str, list[float]]:
+    """``TargetResult.quantiles`` from exact samples: each of ``QUANTILED`` over the
+    successful requests (ITL over every gap), at every quantile of ``QUANTILE_GRID``."""
+    ok = [record for record in records if record.error is None]
+    samples: dict[str, list[float]] = {
+        "ttft_ms": [r.ttft_ms for r in ok if r.ttft_ms is not None],
+        "itl_ms": [gap for r in ok for gap in r.itl_ms],
+        "e2e_ms": [r.e2e_ms for r in ok],
+    }
+    if any(record.lag_ms is not None for record in records):
+        samples["ttft_scheduled_ms"] = [
+            r.ttft_ms + (r.lag_ms or 0.0) for r in ok if r.ttft_ms is not None
+        ]
+        samples["e2e_scheduled_ms"] = [r.e2e_ms + (r.lag_ms or 0.0) for r in ok]
+    assert set(samples) <= set(QUANTILED)
+    return {name: quantiles_of(sorted(values)) for name, values in samples.items() if values}
+
+
 GENERATOR_BOUND_LAG_MS = 5.0
 """Send lag or event-loop lag past this at p99 marks a result as generator-bound."""
 GENERATOR_BOUND_CPU = 0.9
@@ -560,17 +592,22 @@ GENERATOR_BOUND_CPU = 0.9
 
 
 def _health(
-    summary: TargetSummary, loop_lag: list[float], wall_s: float, cpu_s: float | None
-) -> dict[str, Any]:
+    generator: Generator,
+    summary: TargetSummary,
+    loop_lag: list[float],
+    wall_s: float,
+    cpu_s: float | None,
+) -> Generator:
     """The generator's own state over an open loop: whether the figures are the provider's or
     this process's (a loop or a CPU too busy to send on time measures itself)."""
     lag = stats_of(loop_lag)
     cpu_share = None if cpu_s is None or wall_s <= 0 else round(cpu_s / wall_s, 3)
-    return {
-        "loop_lag_ms": lag,
-        "cpu_share": cpu_share,
-        "generator_bound": generator_bound(summary.send_lag_ms, lag, cpu_share),
-    }
+    return msgspec.structs.replace(
+        generator,
+        loop_lag_ms=lag,
+        cpu_share=cpu_share,
+        bound=generator_bound(summary.send_lag_ms, lag, cpu_share),
+    )
 
 
 def generator_bound(

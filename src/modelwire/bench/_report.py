@@ -19,12 +19,13 @@ from ._schema import (
     BenchError,
     BenchResult,
     ClientOverhead,
+    Generator,
     RequestRecord,
     Settings,
     Sweep,
+    SweepStep,
     Target,
     TargetResult,
-    TargetSummary,
     TransportComparison,
 )
 from ._stats import Stats
@@ -275,16 +276,19 @@ def _open_loop_rows(result: TargetResult) -> list[str]:
         _lateness(s.queue_ms),
         _triple(s.ttft_scheduled_ms),
         _triple(s.e2e_scheduled_ms),
-        _lateness(s.loop_lag_ms),
-        "-" if s.cpu_share is None and s.generator_bound is None else _generator(s),
+        _lateness(result.generator.loop_lag_ms),
+        _generator(result.generator),
     ]
 
 
-def _generator(s: TargetSummary) -> str:
-    cpu = "" if s.cpu_share is None else f"CPU {s.cpu_share:.0%}"
-    if s.generator_bound is None:
-        return f"kept up ({cpu})" if cpu else "kept up"
-    return f"BOUND: {s.generator_bound}"
+def _generator(g: Generator) -> str:
+    if g.cpu_share is None and g.bound is None:
+        return "-"
+    notes = [] if g.cpu_share is None else [f"CPU {g.cpu_share:.0%}"]
+    if g.workers > 1:
+        notes.append(f"{g.workers} {'Ray actors' if g.backend == 'ray' else 'workers'}")
+    verdict = "kept up" if g.bound is None else f"BOUND: {g.bound}"
+    return f"{verdict} ({', '.join(notes)})" if notes else verdict
 
 
 def _settings_line(settings: Settings) -> str:
@@ -394,7 +398,7 @@ def sweep_lines(sweep: Sweep, targets: dict[str, TargetResult]) -> list[str]:
         e2e = None if s is None else (s.e2e_scheduled_ms or s.e2e_ms)
         notes = []
         if step.saturated:
-            notes.append("saturated" + (", stopped early" if step.stopped_early else ""))
+            notes.append("saturated" + _saturated_by(step))
         if step.attained is not None:
             notes.append("SLO met" if step.attained else "SLO missed")
         goodput = (
@@ -408,6 +412,14 @@ def sweep_lines(sweep: Sweep, targets: dict[str, TargetResult]) -> list[str]:
     if sweep.ended is not None:
         lines.append(f"  the sweep ended early: {sweep.ended}")
     return lines
+
+
+def _saturated_by(step: SweepStep) -> str:
+    if step.why == "latency" and step.latency_growth is not None:
+        return f" (latency grew x{step.latency_growth:.1f} through the step)"
+    if step.why == "rate":
+        return " (answered at under 80 % of the rate sent)"
+    return ", stopped early" if step.stopped_early else ""
 
 
 def _pair(stats: Stats | None) -> str:
@@ -471,8 +483,7 @@ def write_plot(result: BenchResult, path: Path) -> None:
         axis.grid(alpha=0.3)
         if drawn:
             axis.legend(fontsize="small")
-    settings = result.settings
-    figure.suptitle(f"modelwire bench — concurrency {settings.concurrency}")
+    figure.suptitle(f"modelwire bench — {_load_phrase(result.settings)}")
     try:
         figure.savefig(path)
     except (OSError, ValueError) as exc:

@@ -31,7 +31,7 @@ from typing import Literal
 
 import msgspec
 
-from ._schema import BenchError
+from ._schema import BenchError, Schedule, Settings, schedule_digest
 
 __all__ = [
     "ARRIVALS",
@@ -41,6 +41,7 @@ __all__ = [
     "build_schedule",
     "offered_rate",
     "read_trace",
+    "schedule_of",
 ]
 
 ARRIVALS = ("constant", "poisson", "gamma")
@@ -199,3 +200,20 @@ def offered_rate(slots: Sequence[Slot]) -> float | None:
         return None
     span = slots[-1].offset_s - slots[0].offset_s
     return None if span <= 0 else (len(slots) - 1) / span
+
+
+def schedule_of(settings: Settings, slots: Sequence[Slot] | None) -> Schedule:
+    """What a target's timed phase ran: an open loop's ``slots``, or the closed loop the
+    settings describe (``slots`` ``None``)."""
+    if slots is None:
+        return Schedule(loop="closed", requests=settings.requests)
+    rate = offered_rate(slots)
+    return Schedule(
+        loop="open",
+        requests=len(slots),
+        span_s=round(slots[-1].offset_s, 9) if slots else None,
+        offered_rate=None if rate is None else round(rate, 3),
+        digest=schedule_digest(
+            [(s.offset_s, s.prompt, s.prompt_tokens, s.max_tokens) for s in slots]
+        ),
+    )

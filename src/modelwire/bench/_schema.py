@@ -1,14 +1,22 @@
-"""The benchmark's data: what one run records, typed, and its file format (``modelwire.bench/1``).
+"""The benchmark's data: what one run records, typed, and its file format (``modelwire.bench/2``).
 
 Results are meant to be kept and compared across runs, machines and modelwire versions, so the
 file is a versioned schema decoded back into these same types (``load_result``), never a loose
 dict: a file that does not match fails loudly with the JSON path of the problem. The layout is
 documented for readers in ``modelwire.bench``'s docstring.
+
+Version 2 moved the generator's own figures (event-loop lag, CPU share, the generator-bound
+verdict, the worker count) out of the target's summary, which is about the provider, into
+``TargetResult.generator``, and added each target's schedule and ECDF quantiles, the versions
+of the libraries in the path, and the event loop. ``load_result`` reads version 1 files too,
+moving their fields to where version 2 keeps them (``_upgrade_v1``).
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import importlib.metadata
 import os
 import platform
 import sys
@@ -16,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -27,14 +35,17 @@ from ._stats import PERCENTILE_METHOD, Stats
 
 __all__ = [
     "DEFAULT_REQUESTS",
+    "READABLE_SCHEMAS",
     "SCHEMA",
     "TRANSPORTS",
     "BenchError",
     "BenchResult",
     "ClientOverhead",
     "Environment",
+    "Generator",
     "MockProfile",
     "RequestRecord",
+    "Schedule",
     "Settings",
     "Target",
     "TargetResult",
@@ -47,14 +58,16 @@ __all__ = [
     "write_result",
 ]
 
-SCHEMA = "modelwire.bench/1"
+SCHEMA = "modelwire.bench/2"
+READABLE_SCHEMAS = ("modelwire.bench/1", SCHEMA)
+"""What ``load_result`` reads (a version 1 file is upgraded as it is read)."""
 DEFAULT_REQUESTS = 20
 TRANSPORTS = ("auto", "http", "websocket")
 """What ``Target.transport`` may ask for (``Client.stream``'s ``transport=``)."""
 
 
 class BenchError(ModelwireError):
-    """Raised for a result file that is not a readable ``modelwire.bench/1`` document."""
+    """Raised for a result file that is not a readable ``modelwire.bench`` document."""
 
 
 @dataclass(frozen=True)
@@ -157,10 +170,61 @@ class Environment(msgspec.Struct, frozen=True, kw_only=True):
     clock_resolution_s: float
     started_at: str
     """Wall-clock start (UTC, ISO 8601), for people; no interval is computed from it."""
+    event_loop: str = ""
+    """What ran the requests: ``asyncio``, ``asyncio+uvloop`` or ``trio`` (empty in files
+    older than the field)."""
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    """The installed version of each library on the request path or the generator's
+    (``VERSIONED``), by distribution name; absent ones are left out."""
+
+
+VERSIONED = (
+    "httpx",
+    "httpcore2",
+    "anyio",
+    "msgspec",
+    "orjson",
+    "wsproto",
+    "ddsketch",
+    "uvloop",
+    "trio",
+    "ray",
+    "opentelemetry-sdk",
+)
+"""Distributions whose versions a result records: a change in any of them can move a figure."""
+
+
+def _versions() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def event_loop_name() -> str:
+    """The running event loop's kind (``asyncio+uvloop`` when uvloop's loop runs asyncio);
+    empty outside one."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")
+        if trio is None:
+            return ""
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            return ""
+        return "trio"
+    return "asyncio+uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
 
 
 def environment() -> Environment:
-    """This process's environment, now."""
+    """This process's environment, now (the event loop: the one this is called from)."""
     return Environment(
         modelwire=__version__,
         python=platform.python_version(),
@@ -170,6 +234,8 @@ def environment() -> Environment:
         clock="time.perf_counter",
         clock_resolution_s=time.get_clock_info("perf_counter").resolution,
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        event_loop=event_loop_name(),
+        versions=_versions(),
     )
 
 
@@ -262,14 +328,57 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     """With an SLO: the output tokens of those requests over ``wall_s``."""
     slo_attained: bool | None = None
     """With an SLO: each latency's ``percentile`` within its objective (``_slo.attained``)."""
+
+
+class Generator(msgspec.Struct, frozen=True, kw_only=True):
+    """The load generator's own state over a target's timed phase: whether its figures are
+    the provider's or the generator's (a loop or a CPU too busy to send on time measures
+    itself). The health figures are an open loop's; a closed loop has only the first three."""
+
+    workers: int = 1
+    """Processes (or Ray actors) that shared the schedule; over 1, the target's summary was
+    merged from their sketches and its ``requests`` hold records only when asked for."""
+    backend: Literal["process", "processes", "ray"] = "process"
+    """``process``: this one; ``processes``: ``--workers`` on this machine; ``ray``: actors."""
+    event_loop: str = ""
+    """What ran the requests (``Environment.event_loop``)."""
     loop_lag_ms: Stats | None = None
-    """Open loop: how late the event loop ran a 10 ms timer, tick by tick (the generator's
-    own queueing, in every send time and stamp)."""
+    """How late the event loop ran a 10 ms timer, tick by tick (the generator's own queueing,
+    in every send time and stamp), pooled over the workers."""
     cpu_share: float | None = None
-    """Open loop: ``cpu_s / wall_s``, the share of one CPU this process used."""
-    generator_bound: str | None = None
-    """Open loop: why the figures may be this process's rather than the provider's (send or
-    event-loop lag p99 over 5 ms, or over 90 % of a CPU); ``None`` when neither."""
+    """``summary.cpu_s / summary.wall_s``: the share of one CPU the generator used (summed
+    over the workers)."""
+    bound: str | None = None
+    """Why the figures may be the generator's rather than the provider's (send or event-loop
+    lag p99 over 5 ms, or over 90 % of each worker's CPU); ``None`` when neither."""
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
+    """The send schedule a target's timed phase ran (``settings`` says how it was drawn)."""
+
+    loop: Literal["closed", "open"]
+    requests: int | None = None
+    """Open: the schedule's slots; closed: the request count asked for (``None`` with a
+    duration)."""
+    span_s: float | None = None
+    """Open: the last send offset."""
+    offered_rate: float | None = None
+    """Open: slots per second over the span (``_schedule.offered_rate``)."""
+    digest: str | None = None
+    """Open: SHA-256 (first 16 hex digits) of every slot's offset to the nanosecond and its
+    trace fields: two results with equal digests ran the same send times."""
+
+
+def schedule_digest(rows: list[tuple[float, str | None, int | None, int | None]]) -> str:
+    """The ``Schedule.digest`` of slots given as (offset_s, prompt, prompt_tokens, max_tokens)."""
+    digest = hashlib.sha256()
+    for offset_s, prompt, tokens, limit in rows:
+        digest.update(f"{round(offset_s * 1e9)}|{prompt!r}|{tokens}|{limit}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+QUANTILED = ("ttft_ms", "itl_ms", "e2e_ms", "ttft_scheduled_ms", "e2e_scheduled_ms")
+"""The distributions a result keeps ECDF points for (``TargetResult.quantiles``)."""
 
 
 class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -287,9 +396,16 @@ class TargetResult(msgspec.Struct, frozen=True, kw_only=True):
     for that provider, so no timed request records it)."""
     stopped_early: bool = False
     """An open loop abandoned its schedule: its backlog passed the limit (a sweep's step)."""
-    workers: int = 1
-    """Processes that shared the schedule (``_workers``); over 1, ``summary`` was merged
-    from their sketches and ``requests`` holds records only when they were asked for."""
+    generator: Generator = msgspec.field(default_factory=Generator)
+    schedule: Schedule | None = None
+    """``None`` in files older than the field."""
+    quantiles: dict[str, list[float]] = msgspec.field(default_factory=dict)
+    """For ECDFs: each distribution of ``QUANTILED`` that has values, at every quantile of
+    ``_stats.QUANTILE_GRID`` (exact, or from the merged sketches), so a page can draw a
+    workers' run whose samples were never kept."""
+    interrupted: bool = False
+    """The run was stopped while this target ran: its figures cover the requests that had
+    ended."""
 
 
 class TransportComparison(msgspec.Struct, frozen=True, kw_only=True):
@@ -343,9 +459,14 @@ class SweepStep(msgspec.Struct, frozen=True, kw_only=True):
     """The offered rate."""
     target: str
     saturated: bool
-    """The provider fell behind: under 80 % of the offered rate achieved, or stopped early."""
+    """The provider fell behind (``why``)."""
     stopped_early: bool = False
     """The backlog passed the limit and the step sent no more."""
+    why: Literal["backlog", "rate", "latency"] | None = None
+    """Saturated by: the backlog limit, answers coming back at under 80 % of the rate they
+    were sent at, or latency growing through the step (``_sweep``'s docstring)."""
+    latency_growth: float | None = None
+    """Median E2E from the scheduled time, last third of the step over its first third."""
     attained: bool | None = None
     """With an SLO: whether this step attained it."""
     goodput_requests_per_s: float | None = None
@@ -389,17 +510,55 @@ class _Header(msgspec.Struct):
 
 
 def load_result(data: bytes | str) -> BenchResult:
-    """A result document, validated into its types; ``BenchError`` says what is wrong."""
+    """A result document (version 1 or 2), validated into its types; ``BenchError`` says
+    what is wrong."""
     try:
         schema = msgspec.json.decode(data, type=_Header).schema
     except msgspec.DecodeError as exc:
         raise BenchError(f"not a benchmark result ({exc})") from None
-    if schema != SCHEMA:
-        raise BenchError(f"the file is {schema!r}; this modelwire reads {SCHEMA!r}")
+    if schema not in READABLE_SCHEMAS:
+        readable = " or ".join(repr(name) for name in READABLE_SCHEMAS)
+        raise BenchError(f"the file is {schema!r}; this modelwire reads {readable}")
     try:
-        return msgspec.json.decode(data, type=BenchResult)
-    except msgspec.DecodeError as exc:
-        raise BenchError(f"not a valid {SCHEMA} document: {exc}") from None
+        if schema == SCHEMA:
+            return msgspec.json.decode(data, type=BenchResult)
+        document = msgspec.json.decode(data, type=dict[str, Any])
+        return msgspec.convert(_upgrade_v1(document), BenchResult)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BenchError(f"not a valid {schema} document: {exc}") from None
+
+
+_V1_GENERATOR = {"loop_lag_ms": "loop_lag_ms", "cpu_share": "cpu_share", "generator_bound": "bound"}
+
+
+def _upgrade_v1(document: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 document in version 2's layout: each target's generator figures moved from
+    its summary (and ``workers`` from the target) to ``generator``."""
+    targets = document.get("targets")
+    if not isinstance(targets, list):
+        return {**document, "schema": SCHEMA}
+    upgraded = []
+    for target in targets:
+        if not isinstance(target, dict):
+            upgraded.append(target)
+            continue
+        target = dict(target)
+        summary = target.get("summary")
+        generator: dict[str, Any] = {}
+        if isinstance(summary, dict):
+            summary = dict(summary)
+            for old, new in _V1_GENERATOR.items():
+                if old in summary:
+                    generator[new] = summary.pop(old)
+            target["summary"] = summary
+        workers = target.pop("workers", 1)
+        generator["workers"] = workers
+        generator["backend"] = (
+            "processes" if isinstance(workers, int) and workers > 1 else "process"
+        )
+        target["generator"] = generator
+        upgraded.append(target)
+    return {**document, "schema": SCHEMA, "targets": upgraded}
 
 
 def read_result(path: Path) -> BenchResult:

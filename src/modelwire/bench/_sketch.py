@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from ddsketch import DDSketch
 
-from ._stats import Stats
+from ._stats import QUANTILE_GRID, Stats
 
 __all__ = ["RELATIVE_ACCURACY", "LatencySketch"]
 
@@ -83,3 +83,10 @@ class LatencySketch:
             max=round(self._max, digits),
             mean=round(self._total / self.count, digits),
         )
+
+    def quantiles(self, *, digits: int = 3) -> list[float]:
+        """The distribution at every quantile of ``QUANTILE_GRID`` (``quantiles_of``'s
+        figures, within ``RELATIVE_ACCURACY``); empty for no values."""
+        if not self.count:
+            return []
+        return [round(self.quantile(q), digits) for q in QUANTILE_GRID]

@@ -16,10 +16,14 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["PERCENTILE_METHOD", "Stats", "percentile", "stats_of"]
+__all__ = ["PERCENTILE_METHOD", "QUANTILE_GRID", "Stats", "percentile", "quantiles_of", "stats_of"]
 
 PERCENTILE_METHOD = "linear"
 """Recorded in every result file (``settings.percentile_method``) so a reader knows."""
+
+QUANTILE_GRID = (0.0, *(step / 100 for step in range(1, 100)), 0.999, 1.0)
+"""Where a result samples each distribution for its ECDF: the minimum, every percent, p99.9
+and the maximum (102 points: a curve at any plotted size, in a few KB per target)."""
 
 
 class Stats(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,3 +65,10 @@ def stats_of(values: Sequence[float], *, digits: int = 3) -> Stats | None:
         max=round(ordered[-1], digits),
         mean=round(math.fsum(ordered) / len(ordered), digits),
     )
+
+
+def quantiles_of(ordered: Sequence[float], *, digits: int = 3) -> list[float]:
+    """The already *sorted* values at every quantile of ``QUANTILE_GRID``; empty for none."""
+    if not ordered:
+        return []
+    return [round(percentile(ordered, q), digits) for q in QUANTILE_GRID]

@@ -6,27 +6,46 @@ or found (``auto``): a closed loop at concurrency 1 measures the *synchronous* r
 request at a time), one at ``saturation_concurrency`` the *saturated* rate (as many as the
 provider takes at once), and the steps are spread evenly between the two, as GuideLLM does.
 
-A step is **saturated** when the provider fell behind what was offered: it achieved under 80 %
-of the offered rate, or its backlog (requests sent and not yet answered) passed
-``backlog_limit``, at which point the step stops sending early (the rest of its schedule would
-only queue without bound). Two saturated steps in a row, or a step whose error rate passes
-``max_error_rate``, end the sweep: higher rates can only do worse. With an SLO, the sweep's
-answer is the highest offered rate whose step attained it (``_slo.attained``) without
-saturating.
+A step is **saturated** when the provider fell behind what was offered: it answered at under 80 %
+of the rate it was sent at (``achieved_share``: the schedule's span over the span of the answers'
+arrivals, so a short step whose requests each take long is not mistaken for a slow one, as requests
+over the step's wall time would); or its backlog (requests sent and not yet answered) passed
+``backlog_limit``, at which point the step stops sending early (the rest of its schedule would only
+queue without bound); or its latency kept growing through the step — the median E2E counted from
+the scheduled time, of the requests scheduled in the step's last third, over that of its first
+third, past ``GROWTH_LIMIT`` (and by more than ``GROWTH_FLOOR_MS``, so jitter on a fast target does
+not count). A provider just above its capacity can still achieve most of the offered rate over a
+short step, but its queue, and so every caller's wait, grows as long as the step lasts: the trend
+shows it before the backlog limit does. ``SweepStep.why`` says which.
+
+Two saturated steps in a row, or a step whose error rate passes ``max_error_rate``, end the
+sweep: higher rates can only do worse. With an SLO, the sweep's answer is the highest offered
+rate whose step attained it (``_slo.attained``) without saturating.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 
 from ..client import Client
 from ._measure import BenchProgress, compare_transports, run_bench
-from ._schema import BenchResult, Settings, Sweep, SweepStep, Target, TargetResult, environment
+from ._schema import (
+    BenchResult,
+    RequestRecord,
+    Settings,
+    Sweep,
+    SweepStep,
+    Target,
+    TargetResult,
+    environment,
+)
+from ._stats import percentile
 
-__all__ = ["auto_rates", "run_sweep", "run_sweeps"]
+__all__ = ["achieved_share", "auto_rates", "latency_growth", "run_sweep", "run_sweeps"]
 
 SATURATED_SHARE = 0.8
 """A step that achieved less than this share of its offered rate is saturated."""
@@ -45,8 +64,67 @@ def auto_rates(synchronous: float, saturated: float, steps: int) -> list[float]:
     return [round(low + width * index, 3) for index in range(steps)]
 
 
-def _saturated(result: TargetResult, rate: float, stopped_early: bool) -> bool:
-    return stopped_early or result.summary.requests_per_s < SATURATED_SHARE * rate
+GROWTH_LIMIT = 1.5
+"""Latency growth (last third's median over the first third's) that marks a queue growing."""
+GROWTH_FLOOR_MS = 20.0
+"""...and only when the median grew by more than this much."""
+_TREND_MIN_REQUESTS = 9
+_Why = Literal["backlog", "rate", "latency"]
+
+
+def latency_growth(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
+    """The medians of E2E counted from the scheduled time, over the successful requests
+    scheduled in the first and the last third of the step; ``None`` with too few."""
+    timed = sorted(
+        (r.scheduled_ms, r.e2e_ms + (r.lag_ms or 0.0))
+        for r in records
+        if r.error is None and r.scheduled_ms is not None
+    )
+    if len(timed) < _TREND_MIN_REQUESTS:
+        return None
+    third = len(timed) // 3
+    first = sorted(latency for _, latency in timed[:third])
+    last = sorted(latency for _, latency in timed[-third:])
+    return percentile(first, 0.5), percentile(last, 0.5)
+
+
+def achieved_share(records: Sequence[RequestRecord]) -> float | None:
+    """How fast answers came back against how fast their requests were scheduled: the span of
+    the successful requests' scheduled times over the span of their answers' arrivals (both
+    from the step's start). 1 keeps up; a provider at capacity answers at its own pace, so
+    the answers spread out and the share falls. ``None`` under two answers."""
+    ok = [r for r in records if r.error is None and r.scheduled_ms is not None]
+    if len(ok) < 2:
+        return None
+    scheduled = [r.scheduled_ms or 0.0 for r in ok]
+    answered = [(r.scheduled_ms or 0.0) + (r.lag_ms or 0.0) + r.e2e_ms for r in ok]
+    answers_span = max(answered) - min(answered)
+    if answers_span <= 0:
+        return 1.0
+    return round(min(1.0, (max(scheduled) - min(scheduled)) / answers_span), 3)
+
+
+def _saturation(result: TargetResult, rate: float) -> tuple[_Why | None, float | None]:
+    """Why the step is saturated (``None``: it kept up), and its latency growth."""
+    growth = latency_growth(result.requests)
+    ratio = None
+    if growth is not None and growth[0] > 0:
+        ratio = round(growth[1] / growth[0], 3)
+    if result.stopped_early:
+        return "backlog", ratio
+    share = achieved_share(result.requests)
+    if share is None:  # no records to judge by: the rate over the step's wall time
+        share = result.summary.requests_per_s / rate
+    if share < SATURATED_SHARE:
+        return "rate", ratio
+    if (
+        growth is not None
+        and ratio is not None
+        and ratio > GROWTH_LIMIT
+        and growth[1] - growth[0] > GROWTH_FLOOR_MS
+    ):
+        return "latency", ratio
+    return None, ratio
 
 
 async def _closed(
@@ -114,13 +192,16 @@ async def run_sweep(
         )
         result = outcome.targets[0]
         stopped = result.stopped_early
-        saturated_now = _saturated(result, rate, stopped)
+        why, growth = _saturation(result, rate)
+        saturated_now = why is not None
         done.append(
             SweepStep(
                 rate=rate,
                 target=result.target,
                 saturated=saturated_now,
                 stopped_early=stopped,
+                why=why,
+                latency_growth=growth,
                 # A provider that fell behind cannot hold an SLO for long, whatever the
                 # requests it did answer say: its queue only grows.
                 attained=(

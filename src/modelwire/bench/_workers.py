@@ -19,13 +19,15 @@ the command.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import multiprocessing
 import signal
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
@@ -36,29 +38,32 @@ from ..providers import ProviderInfo
 from ..registry import ProviderRegistry
 from ..wire import Request, user
 from ._measure import (
+    DEFAULT_PROMPT,
     BenchProgress,
     _open_loop,
     _slots,
     _watch_loop,
-    generated_prompt,
     generator_bound,
     measure_request,
 )
-from ._schedule import offered_rate
+from ._schedule import offered_rate, schedule_of
 from ._schema import (
+    QUANTILED,
     BenchError,
     BenchResult,
+    Generator,
     RequestRecord,
     Settings,
     Target,
     TargetResult,
     TargetSummary,
     environment,
+    event_loop_name,
 )
 from ._sketch import LatencySketch
 from ._slo import meets
 
-__all__ = ["run_workers"]
+__all__ = ["fastest_loop", "run_workers"]
 
 _READY_TIMEOUT_S = 120.0
 """How long a worker may take to start, import and warm up before the run gives up."""
@@ -106,6 +111,10 @@ class _Tally:
         self.wall_s = 0.0
         self.cpu_s = 0.0
         self.stopped = False
+        self.interrupted = False
+        """Stopped by the run before its schedule ended (Ctrl-C, SIGTERM)."""
+        self.backend: Literal["process", "processes", "ray"] = "processes"
+        self.event_loop = ""
         self.sketches = {name: LatencySketch() for name in _SKETCHES}
         self.records: list[RequestRecord] | None = None
 
@@ -153,25 +162,30 @@ class _Tally:
         self.wall_s = max(self.wall_s, other.wall_s)
         self.cpu_s += other.cpu_s
         self.stopped = self.stopped or other.stopped
+        self.interrupted = self.interrupted or other.interrupted
+        self.event_loop = self.event_loop or other.event_loop
         for name, sketch in other.sketches.items():
             self.sketches[name].merge(sketch)
         if other.records is not None:
             self.records = (self.records or []) + other.records
 
 
-def _worker_entry(job: _Job, connection: Connection) -> None:
-    """A worker process: its part of the schedule, then its tally on ``connection``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        tally = anyio.run(_work, job, connection)
-        connection.send(("done", tally))
-    except BaseException as exc:  # the parent reports it; a worker never prints a traceback
-        connection.send(("failed", f"{type(exc).__name__}: {exc}"))
-    finally:
-        connection.close()
+class _Control(Protocol):
+    """A worker's line to the run that started it (a pipe, or a Ray actor's own methods)."""
+
+    async def say_ready(self) -> None: ...
+
+    async def start_at(self) -> float:
+        """The shared start, wall clock (``time.time``)."""
+        ...
+
+    async def stop_asked(self) -> None:
+        """Returns once the run asks this worker to stop and send what it has."""
+        ...
 
 
-async def _work(job: _Job, connection: Connection) -> _Tally:
+async def _work(job: _Job, control: _Control) -> _Tally:
+    """One worker's share of the schedule, on whatever process runs it (see the docstring)."""
     registry = ProviderRegistry.from_config(env=job.env, catalog=None)
     registry.register(job.provider, job.info)
     settings = job.settings
@@ -182,22 +196,30 @@ async def _work(job: _Job, connection: Connection) -> _Tally:
     )
     slots = _slots(settings)[job.index :: job.workers]
     tally = _Tally()
+    tally.event_loop = event_loop_name()
     if job.keep_records:
         tally.records = []
     async with Client(registry, env=job.env, telemetry=False) as client:
         for _ in range(settings.warmup):
             await measure_request(client, target, request)
-        connection.send(("ready", None))
-        start_at: float = await anyio.to_thread.run_sync(connection.recv)
+        await control.say_ready()
+        start_at = await control.start_at()
         # The shared instant, on this process's monotonic clock.
         origin = time.perf_counter() + (start_at - time.time())
-        wait = origin - time.perf_counter()
-        if wait > 0:
-            await anyio.sleep(wait)
         cpu_started = time.process_time()
         lags: list[float] = []
-        async with anyio.create_task_group() as watch:
-            watch.start_soon(_watch_loop, lags)
+        async with anyio.create_task_group() as group:
+
+            async def stop_when_asked() -> None:
+                await control.stop_asked()
+                tally.interrupted = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(stop_when_asked)
+            group.start_soon(_watch_loop, lags)
+            wait = origin - time.perf_counter()
+            if wait > 0:
+                await anyio.sleep(wait)
             # Offsets stay the schedule's own: worker k's first request is not at 0.
             tally.stopped = await _open_loop(
                 client,
@@ -216,25 +238,169 @@ async def _work(job: _Job, connection: Connection) -> _Tally:
                     settings,
                 ),
             )
-            watch.cancel_scope.cancel()
-        tally.wall_s = time.perf_counter() - origin
+            group.cancel_scope.cancel()
+        tally.wall_s = max(0.0, time.perf_counter() - origin)
         tally.cpu_s = time.process_time() - cpu_started
         for lag in lags:
             tally.sketches["loop_lag_ms"].add(lag)
     return tally
 
 
+class _Remote(Protocol):
+    """One worker as the run sees it, whatever runs it (``_ProcessWorker``, ``_ray``'s)."""
+
+    async def ready(self, timeout_s: float) -> None: ...
+
+    async def start(self, start_at: float) -> None: ...
+
+    async def result(self, timeout_s: float | None) -> _Tally: ...
+
+    async def stop(self) -> None:
+        """Ask for the tally so far; ``result`` then brings it."""
+        ...
+
+    async def reap(self) -> None:
+        """End it, whatever state it is in; never raises."""
+        ...
+
+
+_POLL_S = 0.05
+"""How often a pipe is checked: a worker's stop and start wait at most this long."""
+
+
+class _PipeControl:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def say_ready(self) -> None:
+        self._connection.send(("ready", None))
+
+    async def start_at(self) -> float:
+        message = await self._next()
+        if not isinstance(message, float):
+            raise BenchError(f"expected the start time, got {message!r}")
+        return message
+
+    async def stop_asked(self) -> None:
+        await self._next()  # "stop", or the parent gone (EOF): stop either way
+
+    async def _next(self) -> object:
+        connection = self._connection
+        while True:
+            try:
+                if connection.poll():
+                    return connection.recv()
+            except (EOFError, OSError):
+                return None
+            await anyio.sleep(_POLL_S)
+
+
+def _worker_entry(job: _Job, connection: Connection) -> None:
+    """A worker process: its part of the schedule, then its tally on ``connection``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        tally = anyio.run(_work, job, _PipeControl(connection), **fastest_loop())
+        connection.send(("done", tally))
+    except BaseException as exc:  # the parent reports it; a worker never prints a traceback
+        connection.send(("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        connection.close()
+
+
+class _ProcessWorker:
+    """A worker in a ``spawn``ed process on this machine, spoken to over a pipe."""
+
+    def __init__(self, job: _Job) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.number = job.index
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_worker_entry,
+            args=(job, child),
+            name=f"modelwire-bench-worker-{job.index}",
+            daemon=True,
+        )
+        try:
+            self._process.start()
+        finally:
+            child.close()
+
+    async def ready(self, timeout_s: float) -> None:
+        kind, detail = await self._receive(timeout_s)
+        if kind != "ready":
+            raise BenchError(f"bench worker {self.number} did not start: {detail}")
+
+    async def start(self, start_at: float) -> None:
+        self._pipe.send(start_at)
+
+    async def result(self, timeout_s: float | None) -> _Tally:
+        kind, detail = await self._receive(timeout_s)
+        if kind != "done":
+            raise BenchError(f"bench worker {self.number} failed: {detail}")
+        tally: _Tally = detail
+        return tally
+
+    async def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.send("stop")
+
+    async def reap(self) -> None:
+        process = self._process
+        if process.is_alive():
+            process.terminate()
+        await anyio.to_thread.run_sync(process.join, 5.0)
+        if process.is_alive():
+            process.kill()
+            await anyio.to_thread.run_sync(process.join, 5.0)
+        self._pipe.close()
+
+    async def _receive(self, timeout_s: float | None) -> tuple[str, Any]:
+        # Short polls in a thread, never abandoned: a cancelled wait leaves no reader behind
+        # to take the message a later wait (the partial tally) is for.
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pipe = self._pipe
+        while not await anyio.to_thread.run_sync(pipe.poll, _POLL_S):
+            if not self._process.is_alive() and not pipe.poll():
+                raise BenchError(f"bench worker {self.number} exited without a result")
+            if deadline is not None and time.monotonic() > deadline:
+                raise BenchError(f"bench worker {self.number} said nothing for {timeout_s:g} s")
+        try:
+            message: tuple[str, Any] = pipe.recv()
+        except (EOFError, OSError):
+            raise BenchError(f"bench worker {self.number} exited without a result") from None
+        return message
+
+
+def fastest_loop() -> dict[str, Any]:
+    """``anyio.run`` options for the fastest installed loop: uvloop's when it is there
+    (``modelwire[fast]``), else asyncio's own."""
+    if importlib.util.find_spec("uvloop") is None:
+        return {}
+    return {"backend": "asyncio", "backend_options": {"use_uvloop": True}}
+
+
+_STOP_GRACE_S = 10.0
+"""How long interrupted workers have to send what they measured before they are ended."""
+
+
 async def _target_with_workers(
-    client: Client, target: Target, settings: Settings, workers: int, keep_records: bool
+    client: Client,
+    target: Target,
+    settings: Settings,
+    workers: int,
+    keep_records: bool,
+    spawn: Callable[[_Job], Awaitable[_Remote]],
+    interrupted: Callable[[_Tally], None],
 ) -> _Tally:
+    """The merged tally of ``workers`` workers ``spawn`` starts. A run cancelled after the
+    start asks each worker for its tally so far and hands the merge to ``interrupted``
+    before the cancellation goes on."""
     provider = client.provider(target.provider)
-    context = multiprocessing.get_context("spawn")
     env = dict(client.env)
-    pipes: list[Connection] = []
-    processes: list[Any] = []
+    remotes: list[_Remote] = []
+    started = False
     try:
         for index in range(workers):
-            parent, child = context.Pipe()
             job = _Job(
                 index=index,
                 workers=workers,
@@ -246,61 +412,49 @@ async def _target_with_workers(
                 env=env,
                 keep_records=keep_records,
             )
-            process = context.Process(
-                target=_worker_entry,
-                args=(job, child),
-                name=f"modelwire-bench-worker-{index}",
-                daemon=True,
-            )
-            process.start()
-            child.close()
-            pipes.append(parent)
-            processes.append(process)
-        for number, pipe in enumerate(pipes):
-            kind, detail = await _receive(pipe, _READY_TIMEOUT_S, number)
-            if kind != "ready":
-                raise BenchError(f"bench worker {number} did not start: {detail}")
+            remotes.append(await spawn(job))
+        for remote in remotes:
+            await remote.ready(_READY_TIMEOUT_S)
         start_at = time.time() + _START_MARGIN_S
-        for pipe in pipes:
-            pipe.send(start_at)
+        for remote in remotes:
+            await remote.start(start_at)
+        started = True
         merged = _Tally(workers)
         if keep_records:
             merged.records = []
-        for number, pipe in enumerate(pipes):
-            kind, detail = await _receive(pipe, None, number)
-            if kind != "done":
-                raise BenchError(f"bench worker {number} failed: {detail}")
-            merged.merge(detail)
+        for remote in remotes:
+            merged.merge(await remote.result(None))
         return merged
+    except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
+        if started:
+            with anyio.CancelScope(shield=True):
+                interrupted(await _gather_partial(remotes, workers, keep_records))
+        raise
     finally:
         # Shielded: an interrupted run still reaps every worker before it returns.
         with anyio.CancelScope(shield=True):
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-            for process in processes:
-                await anyio.to_thread.run_sync(process.join, 5.0)
-                if process.is_alive():
-                    process.kill()
-                    await anyio.to_thread.run_sync(process.join, 5.0)
-            for pipe in pipes:
-                pipe.close()
+            for remote in remotes:
+                await remote.reap()
 
 
-async def _receive(pipe: Connection, timeout_s: float | None, number: int) -> tuple[str, Any]:
-    def wait() -> tuple[str, Any]:
-        if not pipe.poll(timeout_s):
-            raise BenchError(f"bench worker {number} said nothing for {timeout_s:g} s")
-        try:
-            message: tuple[str, Any] = pipe.recv()
-        except EOFError:
-            raise BenchError(f"bench worker {number} exited without a result") from None
-        return message
+async def _gather_partial(remotes: Sequence[_Remote], workers: int, keep: bool) -> _Tally:
+    """Every worker's tally so far, each given ``_STOP_GRACE_S``; one that does not answer
+    is left out (its share is missing from the counts, not invented)."""
+    for remote in remotes:
+        await remote.stop()
+    merged = _Tally(workers)
+    merged.interrupted = True
+    if keep:
+        merged.records = []
+    for remote in remotes:
+        with contextlib.suppress(BenchError):
+            merged.merge(await remote.result(_STOP_GRACE_S))
+    return merged
 
-    return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
 
-
-def _summary(tally: _Tally, settings: Settings, offered: float | None) -> TargetSummary:
+def _summary(
+    tally: _Tally, settings: Settings, offered: float | None
+) -> tuple[TargetSummary, Generator]:
     sketches = tally.sketches
     wall = tally.wall_s
     lag = sketches["loop_lag_ms"].stats()
@@ -319,7 +473,7 @@ def _summary(tally: _Tally, settings: Settings, offered: float | None) -> Target
             for limit, sketch in checks
             if limit is not None and sketch.count
         )
-    return TargetSummary(
+    summary = TargetSummary(
         requests=tally.requests,
         ok=tally.ok,
         errors=dict(sorted(tally.errors.items())),
@@ -350,10 +504,38 @@ def _summary(tally: _Tally, settings: Settings, offered: float | None) -> Target
             None if slo is None else (round(tally.good_tokens / wall, 3) if wall > 0 else 0.0)
         ),
         slo_attained=attained,
+    )
+    generator = Generator(
+        workers=tally.workers,
+        backend=tally.backend,
+        event_loop=tally.event_loop,
         loop_lag_ms=lag,
         cpu_share=cpu_share,
         # Every worker has its own CPU: bound when they used more than their share of all.
-        generator_bound=generator_bound(send, lag, cpu_share, cpus=tally.workers),
+        bound=generator_bound(send, lag, cpu_share, cpus=tally.workers),
+    )
+    return summary, generator
+
+
+def _result(target: Target, tally: _Tally, settings: Settings) -> TargetResult:
+    slots = _slots(settings)
+    summary, generator = _summary(tally, settings, offered_rate(slots))
+    return TargetResult(
+        target=target.name,
+        provider=target.provider,
+        model=target.model,
+        summary=summary,
+        requests=sorted(tally.records or [], key=lambda record: record.index),
+        transport=target.transport,
+        stopped_early=tally.stopped,
+        generator=generator,
+        schedule=schedule_of(settings, slots),
+        quantiles={
+            name: tally.sketches[name].quantiles()
+            for name in QUANTILED
+            if tally.sketches[name].count
+        },
+        interrupted=tally.interrupted,
     )
 
 
@@ -362,41 +544,58 @@ async def run_workers(
     targets: Sequence[Target],
     settings: Settings,
     *,
-    workers: int,
+    workers: int | None = None,
     keep_records: bool = False,
     progress: BenchProgress | None = None,
+    ray: str | None = None,
 ) -> BenchResult:
-    """Each target in turn over ``workers`` processes (see the module docstring); an open
-    loop only (``settings.rate`` or ``settings.trace``)."""
+    """Each target in turn over ``workers`` processes on this machine, or, with ``ray``
+    (``"auto"`` or a cluster's address, see ``_ray``), over ``workers`` Ray actors (by
+    default one per CPU of the cluster); an open loop only (``settings.rate`` or
+    ``settings.trace``). Interrupted, the target in progress goes to ``progress`` as what its
+    workers had measured (``interrupted`` set) before the cancellation goes on."""
     if not settings.open_loop:
         raise BenchError("workers share an open loop's schedule: give a rate or a trace")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers is None and ray is None:
+        raise ValueError("say how many workers (only Ray can count a cluster's CPUs)")
     if not settings.prompt:
-        settings = msgspec.structs.replace(settings, prompt=generated_prompt(20))
+        settings = msgspec.structs.replace(settings, prompt=DEFAULT_PROMPT)
     progress = progress or BenchProgress()
     for target in targets:
         provider = client.provider(target.provider)
         client.credentials(provider)
         client.uses_socket(provider, target.transport)
-    env = environment()
-    progress.run_started(env, settings)
-    results: list[TargetResult] = []
-    for target in targets:
-        progress.target_started(target, settings)
-        tally = await _target_with_workers(client, target, settings, workers, keep_records)
-        offered = offered_rate(_slots(settings))
-        records = sorted(tally.records or [], key=lambda record: record.index)
-        result = TargetResult(
-            target=target.name,
-            provider=target.provider,
-            model=target.model,
-            summary=_summary(tally, settings, offered),
-            requests=records,
-            transport=target.transport,
-            stopped_early=tally.stopped,
-            workers=workers,
-        )
-        results.append(result)
-        progress.target_done(target, result)
+    backend: Literal["processes", "ray"]
+    async with contextlib.AsyncExitStack() as stack:
+        if ray is None:
+            assert workers is not None
+            count, backend = workers, "processes"
+
+            async def spawn(job: _Job) -> _Remote:
+                return _ProcessWorker(job)
+
+        else:
+            from ._ray import ray_cluster
+
+            cluster = await stack.enter_async_context(ray_cluster(ray))
+            count, backend, spawn = workers or cluster.cpus(), "ray", cluster.spawn
+        env = environment()
+        progress.run_started(env, settings)
+        results: list[TargetResult] = []
+        for target in targets:
+            progress.target_started(target, settings)
+
+            def interrupted(tally: _Tally, target: Target = target) -> None:
+                tally.backend = backend
+                progress.target_done(target, _result(target, tally, settings))
+
+            tally = await _target_with_workers(
+                client, target, settings, count, keep_records, spawn, interrupted
+            )
+            tally.backend = backend
+            result = _result(target, tally, settings)
+            results.append(result)
+            progress.target_done(target, result)
     return BenchResult(environment=env, settings=settings, targets=results)

@@ -14,6 +14,11 @@ what it had measured, marked interrupted, and exits 130.
 other on the same client, so the table shows the two side by side (and a line comparing
 them); against the mock this benchmarks its Responses provider, which has both. A
 ``websocket`` a provider cannot do is a usage error, found before anything is sent.
+
+``--workers N`` shares an open loop's schedule among N local processes, ``--ray auto|ADDRESS``
+among Ray actors (``bench._ray``); ``--html FILE`` writes one self-contained page of the result
+(``bench._html``). The run, and every worker process, uses uvloop's event loop when it is
+installed (``modelwire[fast]``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 import msgspec
 
+from ..bench._html import write_html
 from ..bench._measure import DEFAULT_PROMPT, RunRecorder, generated_prompt
 from ..bench._measure import run_bench as run_benchmark
 from ..bench._report import (
@@ -52,7 +58,7 @@ from ..bench._schema import (
 )
 from ..bench._slo import Slo, parse_slo
 from ..bench._sweep import DEFAULT_STEPS, run_sweeps
-from ..bench._workers import run_workers
+from ..bench._workers import fastest_loop, run_workers
 from ..client import Client
 from ..config import Config, load_config
 from ..errors import ConfigError
@@ -72,7 +78,7 @@ def run_bench(
     err = sys.stderr if err is None else err
     if args.plot is not None:
         require_plotting()
-    for path in (args.json, args.plot):
+    for path in (args.json, args.plot, args.html):
         if path is not None and not path.parent.is_dir():
             raise BenchError(f"cannot write {path}: {path.parent} is not a directory")
     transports = _transports(args.transport)
@@ -97,19 +103,30 @@ def run_bench(
         max_tokens=args.max_tokens,
     )
     sweep = _sweep(args)
-    if args.workers > 1 and sweep is not None:
-        raise UsageError("--workers runs one open loop; a --sweep runs in this process")
-    if args.workers > 1 and not settings.open_loop:
-        raise UsageError("--workers share an open loop's schedule: give --rate or --trace")
+    spread = args.ray is not None or (args.workers or 1) > 1
+    flag = "--ray" if args.ray is not None else "--workers"
+    if spread and sweep is not None:
+        raise UsageError(f"{flag} runs one open loop; a --sweep runs in this process")
+    if spread and not settings.open_loop:
+        raise UsageError(f"{flag} share an open loop's schedule: give --rate or --trace")
+    if args.ray is not None and not args.ray.strip():
+        raise UsageError("--ray: give auto or the cluster's address")
     if args.records is not None and not args.records.parent.is_dir():
         raise BenchError(f"cannot write {args.records}: {args.records.parent} is not a directory")
-    plan = _Plan(sweep=sweep, workers=args.workers, keep_records=args.records is not None)
+    plan = _Plan(
+        sweep=sweep,
+        workers=args.workers if args.ray is not None else (args.workers or 1),
+        ray=None if args.ray is None else args.ray.strip(),
+        keep_records=args.records is not None,
+    )
     recorder = RunRecorder()
     interrupted = False
     try:
         with _terminate_as_interrupt():
             if targets:
-                result = anyio.run(_bench, client, targets, settings, err, recorder, plan)
+                result = anyio.run(
+                    _bench, client, targets, settings, err, recorder, plan, **fastest_loop()
+                )
             else:
                 result = _bench_mock(client, transports, settings, err, recorder, plan)
     except KeyboardInterrupt:
@@ -130,6 +147,9 @@ def run_bench(
     if args.plot is not None:
         write_plot(result, args.plot)
         err.write(f"modelwire bench: wrote {args.plot}\n")
+    if args.html is not None:
+        write_html(result, args.html)
+        err.write(f"modelwire bench: wrote {args.html}\n")
     if interrupted:
         return EXIT_INTERRUPTED
     return 1 if any(target.summary.ok == 0 for target in result.targets) else 0
@@ -303,7 +323,9 @@ class _Plan(msgspec.Struct, frozen=True):
     """How the timed requests run: a sweep, or workers sharing an open loop."""
 
     sweep: _Sweep = None
-    workers: int = 1
+    workers: int | None = 1
+    """``None``: one Ray actor per CPU of the cluster."""
+    ray: str | None = None
     keep_records: bool = False
 
 
@@ -315,7 +337,7 @@ async def _measure(
     plan: _Plan,
 ) -> BenchResult:
     sweep = plan.sweep
-    if plan.workers > 1:
+    if plan.ray is not None or (plan.workers or 1) > 1:
         return await run_workers(
             client,
             targets,
@@ -323,6 +345,7 @@ async def _measure(
             workers=plan.workers,
             keep_records=plan.keep_records,
             progress=recorder,
+            ray=plan.ray,
         )
     if sweep is None:
         return await run_benchmark(client, targets, settings, progress=recorder)
@@ -372,7 +395,15 @@ def _bench_mock(
         err.flush()
         targets = mock_targets(mock.url("/v1"), client.registry, transports)
         result, overhead = anyio.run(
-            _bench_and_overhead, client, targets, settings, err, mock, recorder, plan
+            _bench_and_overhead,
+            client,
+            targets,
+            settings,
+            err,
+            mock,
+            recorder,
+            plan,
+            **fastest_loop(),
         )
     return msgspec.structs.replace(result, mock_profile=profile, client_overhead=overhead)
 

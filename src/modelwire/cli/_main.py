@@ -374,9 +374,16 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="share the open loop's schedule among N processes (default 1: this one)",
+        help="share the open loop's schedule among N processes (default 1: this one; with "
+        "--ray, one actor per CPU of the cluster)",
+    )
+    load.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the workers as Ray actors spread over a cluster (auto: RAY_ADDRESS's or a "
+        "local one started for the run); needs modelwire[ray]",
     )
     load.add_argument(
         "--sweep",
@@ -419,6 +426,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="write every request's record as JSON lines (with --workers, the only place they go)",
     )
     bench.add_argument("--plot", metavar="FILE", type=Path, help="draw latency distributions")
+    bench.add_argument(
+        "--html",
+        metavar="FILE",
+        type=Path,
+        help="write one self-contained page: latency vs rate, goodput, ECDFs, timeline, table",
+    )
     bench.set_defaults(handler=_cmd_bench)
 
     setup = commands.add_parser("setup", help="write an onboarding preset into config.toml")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from modelwire import Client, ProviderInfo, ProviderRegistry, WireApi
-from modelwire.bench import Settings, Target, load_result
+from modelwire.bench import Settings, Target, load_result, run_bench
 from modelwire.bench._report import sweep_lines
 from modelwire.bench._schema import write_result
 from modelwire.bench._slo import parse_slo
-from modelwire.bench._sweep import auto_rates, run_sweep, run_sweeps
+from modelwire.bench._sweep import achieved_share, auto_rates, run_sweep, run_sweeps
 from modelwire.mock import MockBehavior, MockProvider
 
 LOOP = Target("loop", "mock-model")
@@ -94,3 +94,47 @@ async def test_an_auto_sweep_measures_both_ends_first_and_the_result_round_trips
     path = Path(str(tmp_path)) / "sweep.json"
     write_result(result, path)
     assert load_result(path.read_bytes()) == result
+
+
+async def test_a_step_just_above_capacity_is_saturated_by_its_growing_latency(
+    anyio_backend: str,
+) -> None:
+    # Just above a serial mock's capacity (measured first: one at a time), a short step still
+    # achieves over 80 % of what it offers, so only the queue growing through the step shows
+    # that the rate cannot be held; well below capacity the latency stays flat.
+    behavior = MockBehavior(ttft_ms=50, output_tokens=1)
+    async with MockProvider(behavior=behavior, serial=True) as mock, make_client(mock) as client:
+        one = await run_bench(client, [LOOP], Settings(requests=10, warmup=1))
+        capacity = one.targets[0].summary.requests_per_s
+        settings = Settings(requests=45, warmup=0, arrival="constant")
+        rates = [round(capacity * 0.4, 3), round(capacity * 1.12, 3)]
+        sweep, results = await run_sweep(client, LOOP, settings, rates=rates, backlog_limit=1000)
+    calm, over = sweep.steps
+    assert not calm.saturated
+    assert calm.why is None
+    assert calm.latency_growth is not None
+    assert calm.latency_growth < 1.5
+    share = achieved_share(results[1].requests)
+    assert share is not None
+    assert share >= 0.8
+    assert over.saturated
+    assert over.why == "latency"
+    assert over.latency_growth is not None
+    assert over.latency_growth > 1.5
+    assert not over.stopped_early
+    assert "latency grew x" in "\n".join(sweep_lines(sweep, {r.target: r for r in results}))
+
+
+async def test_a_short_step_of_long_requests_that_keeps_up_is_not_saturated(
+    anyio_backend: str,
+) -> None:
+    # Each request takes far longer than the step's schedule spans (8 requests at 20/s, each
+    # 600 ms): requests over the wall time is a fraction of the rate, but the answers come back
+    # as fast as the requests went out, so the provider kept up.
+    behavior = MockBehavior(ttft_ms=600, output_tokens=1)
+    async with MockProvider(behavior=behavior) as mock, make_client(mock) as client:
+        settings = Settings(requests=8, warmup=0, arrival="constant")
+        sweep, results = await run_sweep(client, LOOP, settings, rates=[20.0])
+    (step,) = sweep.steps
+    assert results[0].summary.requests_per_s < 0.8 * 20.0
+    assert not step.saturated, step

@@ -39,7 +39,9 @@ async def test_two_workers_run_the_schedule_one_process_runs_and_agree_on_its_la
         shared = await run_workers(client, [LOOP], settings, workers=2, keep_records=True)
     assert multiprocessing.active_children() == []
     one, two = alone.targets[0], shared.targets[0]
-    assert two.workers == 2
+    assert two.generator.workers == 2
+    assert two.generator.backend == "processes"
+    assert two.schedule == one.schedule
     assert two.summary.requests == one.summary.requests == 60
     assert two.summary.ok == 60
     # The same send times: the records of both runs name the same scheduled offsets.
