@@ -37,6 +37,38 @@ FLOOR_GATE = 1.5
 PYDANTIC_GATE = 3.0
 
 
+class PCostTier(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    above_tokens: int | None = None
+
+
+class PCost(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+    over_200k: PCostTier | None = None
+
+
+class PPrices(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    cache_read_input_token_cost: float | None = None
+    cache_creation_input_token_cost: float | None = None
+    output_cost_per_reasoning_token: float | None = None
+    input_cost_per_token_above_200k_tokens: float | None = None
+    output_cost_per_token_above_200k_tokens: float | None = None
+    cache_read_input_token_cost_above_200k_tokens: float | None = None
+    cache_creation_input_token_cost_above_200k_tokens: float | None = None
+
+
 class PModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -47,6 +79,7 @@ class PModel(pydantic.BaseModel):
     context_window: int | None
     priority: int
     thinking_toggle: bool = False
+    cost: PCost | None = None
 
 
 class PProvider(pydantic.BaseModel):
@@ -79,6 +112,7 @@ class PEntry(pydantic.BaseModel):
     supports_search_tool: bool
     input_modalities: list[str]
     context_window: int | None
+    prices: PPrices | None = None
 
 
 class PCompatibilityCatalog(pydantic.BaseModel):

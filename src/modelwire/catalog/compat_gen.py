@@ -18,7 +18,13 @@ import orjson
 
 from ..errors import CatalogError
 from .io import decode_overrides, is_url, read_source, write_catalog
-from .schema import CompatibilityCatalog, CompatibilityEntry, ReasoningControl, Visibility
+from .schema import (
+    CompatibilityCatalog,
+    CompatibilityEntry,
+    ReasoningControl,
+    TokenPrices,
+    Visibility,
+)
 
 __all__ = [
     "LITELLM_URL",
@@ -170,6 +176,22 @@ def _context_window(f: _Flags) -> int | None:
     return None
 
 
+PRICE_FIELDS = tuple(TokenPrices.__struct_fields__)
+"""The LiteLLM keys copied into ``prices``: ``TokenPrices``' fields are named after them."""
+
+
+def _prices(f: _Flags) -> TokenPrices | None:
+    """The record's per-token prices, as floats so the written file reads back identically.
+    A value that is not a number (a bool, a string) is skipped rather than guessed at, and a
+    record with no price at all gives ``None``."""
+    found = {}
+    for key in PRICE_FIELDS:
+        value = f.meta.get(key)
+        if type(value) is int or type(value) is float:
+            found[key] = float(value)
+    return TokenPrices(**found) if found else None
+
+
 def unique_suffix_aliases(model_ids: Iterable[str]) -> dict[str, list[str]]:
     """Each id's ``/``-suffixes that no other id also ends in, sorted.
 
@@ -207,6 +229,7 @@ def _entry(
         supports_search_tool=f.search,
         input_modalities=_input_modalities(f),
         context_window=_context_window(f),
+        prices=_prices(f),
     )
 
 

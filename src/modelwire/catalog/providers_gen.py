@@ -19,7 +19,7 @@ import msgspec
 from ..errors import CatalogError
 from ..providers import WireApi
 from .io import decode_overrides, read_source, write_catalog
-from .schema import CatalogModel, CatalogProvider, ProviderCatalog
+from .schema import CatalogModel, CatalogProvider, ModelCost, ModelCostTier, ProviderCatalog
 
 __all__ = [
     "DEFAULT_SORT_PRIORITY",
@@ -73,6 +73,29 @@ class _Modalities(msgspec.Struct, frozen=True):
     output: list[str] = msgspec.field(default_factory=list)
 
 
+class _TierBound(msgspec.Struct, frozen=True):
+    type: str | None = None
+    size: int | None = None
+
+
+class _SourceTier(msgspec.Struct, frozen=True):
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    tier: _TierBound | None = None
+
+
+class _SourceCost(msgspec.Struct, frozen=True):
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+    context_over_200k: _SourceTier | None = None
+    tiers: list[_SourceTier] = msgspec.field(default_factory=list)
+
+
 class _SourceModel(msgspec.Struct, frozen=True):
     name: str | None = None
     family: str | None = None
@@ -80,6 +103,7 @@ class _SourceModel(msgspec.Struct, frozen=True):
     tool_call: bool = False
     modalities: _Modalities | None = None
     limit: dict[str, Any] | None = None
+    cost: _SourceCost | None = None
 
 
 class _SourceProvider(msgspec.Struct, frozen=True):
@@ -266,7 +290,58 @@ def _model_entry(model_id: str, model: _SourceModel, priority: int) -> CatalogMo
         input_modalities=["text", "image"] if "image" in inputs else ["text"],
         context_window=context if type(context) is int else None,
         priority=priority,
+        cost=_cost(model.cost),
     )
+
+
+LONG_CONTEXT_TIER = _TierBound(type="context", size=200_000)
+
+
+def _prices_of(tier: _SourceTier) -> tuple[float | None, ...]:
+    return (tier.input, tier.output, tier.cache_read, tier.cache_write)
+
+
+def _cost(source: _SourceCost | None) -> ModelCost | None:
+    """models.dev's price, copied as given; ``None`` when it names none of the kept prices,
+    so "no price known" is one value, not an empty object.
+
+    The long-prompt tier is ``context_over_200k``, whose real threshold is the size of the
+    ``tiers`` entry with the same prices (272k for some models: kept as ``above_tokens``, since
+    billing from 200k would overcharge); entries that give only the ``tiers`` list are read
+    from its 200k context tier. Audio prices are not kept."""
+    if source is None:
+        return None
+    context = sorted(
+        (t for t in source.tiers if t.tier is not None and t.tier.type == "context"),
+        key=lambda t: (t.tier.size if t.tier is not None else None) or 0,
+    )
+    tier = source.context_over_200k
+    size: int | None = None
+    if tier is not None:
+        same = next((t for t in context if _prices_of(t) == _prices_of(tier)), None)
+        size = None if same is None or same.tier is None else same.tier.size
+    else:
+        tier = next((t for t in context if t.tier == LONG_CONTEXT_TIER), None)
+    over_200k = None
+    if tier is not None:
+        over_200k = ModelCostTier(
+            input=tier.input,
+            output=tier.output,
+            cache_read=tier.cache_read,
+            cache_write=tier.cache_write,
+            above_tokens=None if size == LONG_CONTEXT_TIER.size else size,
+        )
+        if over_200k == ModelCostTier():
+            over_200k = None
+    cost = ModelCost(
+        input=source.input,
+        output=source.output,
+        cache_read=source.cache_read,
+        cache_write=source.cache_write,
+        reasoning=source.reasoning,
+        over_200k=over_200k,
+    )
+    return None if cost == ModelCost() else cost
 
 
 def _description(model: _SourceModel, inputs: list[str]) -> str | None:

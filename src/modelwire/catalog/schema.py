@@ -3,9 +3,14 @@
 The provider and compatibility catalogs are the generators' output; ``bedrock_models.json``
 is hand-written (the Amazon Bedrock built-ins have no listing call, so their model lists are
 data this project keeps). All are decoded straight into these frozen structs. Model and entry
-structs hold only strings, numbers and lists of strings, so they cannot form reference cycles
-and are exempt from the garbage collector (``gc=False``), which keeps a 5,000-entry catalog
-from adding to every collection pause.
+structs hold only strings, numbers, lists of strings and price structs that themselves hold
+only numbers, so they cannot form reference cycles and are exempt from the garbage collector
+(``gc=False``), which keeps a 5,000-entry catalog from adding to every collection pause.
+
+Prices are kept in each source's own unit and names (models.dev: USD per million tokens;
+LiteLLM: USD per token) so a catalog line can be checked against its source by eye; the
+price structs omit absent fields, which keeps the files small and says "unknown" rather than
+"free".
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ __all__ = [
     "CatalogProvider",
     "CompatibilityCatalog",
     "CompatibilityEntry",
+    "ModelCost",
+    "ModelCostTier",
     "ProviderCatalog",
     "ReasoningControl",
+    "TokenPrices",
     "Visibility",
     "WebSearch",
 ]
@@ -57,6 +65,60 @@ class WebSearch(enum.StrEnum):
     """Text and image results, for a model that takes image input."""
 
 
+class ModelCostTier(
+    msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, omit_defaults=True
+):
+    """models.dev's price above a prompt size (its ``context_over_200k``): USD per million tokens.
+
+    models.dev files a model's first long-prompt tier here even when the provider's threshold
+    is not 200k (272k for some GPT-5 models, 256k or 512k for others); the field name is the
+    source's, not a promise about the threshold: ``above_tokens`` is that.
+    """
+
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    above_tokens: int | None = None
+    """The prompt size past which these prices apply, from the source's ``tiers`` entry of the
+    same prices; absent: 200,000."""
+
+
+class ModelCost(
+    msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, omit_defaults=True
+):
+    """A model's price at one provider (models.dev ``cost``): USD per million tokens.
+
+    ``None`` in a field means models.dev does not say, not that the tokens are free.
+    """
+
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+    over_200k: ModelCostTier | None = None
+
+
+class TokenPrices(
+    msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, omit_defaults=True
+):
+    """LiteLLM's prices for a model: USD per token, under LiteLLM's own field names.
+
+    The names are LiteLLM's so anyone holding its documentation reads these without a map.
+    """
+
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    cache_read_input_token_cost: float | None = None
+    cache_creation_input_token_cost: float | None = None
+    output_cost_per_reasoning_token: float | None = None
+    input_cost_per_token_above_200k_tokens: float | None = None
+    output_cost_per_token_above_200k_tokens: float | None = None
+    cache_read_input_token_cost_above_200k_tokens: float | None = None
+    cache_creation_input_token_cost_above_200k_tokens: float | None = None
+
+
 class CatalogModel(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """One model a hosted provider serves, as the provider catalog generator kept it."""
 
@@ -68,6 +130,8 @@ class CatalogModel(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=
     context_window: int | None
     priority: int
     thinking_toggle: bool = False
+    cost: ModelCost | None = None
+    """What models.dev says the provider charges; ``None`` when it gives no price."""
 
 
 class CatalogProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -104,6 +168,8 @@ class CompatibilityEntry(msgspec.Struct, frozen=True, gc=False, forbid_unknown_f
     supports_search_tool: bool
     input_modalities: list[str]
     context_window: int | None
+    prices: TokenPrices | None = None
+    """LiteLLM's per-token prices for this id; ``None`` when its record has none."""
 
 
 class CompatibilityCatalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -28,7 +28,13 @@ from modelwire.catalog.bundled import (
     load_bedrock_models,
     load_compatibility_catalog,
 )
-from modelwire.catalog.schema import BedrockModelCatalog, WebSearch
+from modelwire.catalog.schema import (
+    BedrockModelCatalog,
+    CompatibilityCatalog,
+    ModelCost,
+    TokenPrices,
+    WebSearch,
+)
 from modelwire.errors import CatalogError
 
 
@@ -159,6 +165,36 @@ def test_bundled_provider_catalog_round_trips_through_its_schema() -> None:
     data = (catalog_dir() / PROVIDER_CATALOG_FILE).read_bytes()
     catalog = msgspec.json.decode(data, type=ProviderCatalog)
     assert msgspec.json.format(msgspec.json.encode(catalog), indent=2) + b"\n" == data
+
+
+def test_bundled_compatibility_catalog_round_trips_through_its_schema() -> None:
+    """Prices are floats written by msgspec: decoding and re-encoding must not move a digit."""
+    data = (catalog_dir() / COMPATIBILITY_CATALOG_FILE).read_bytes()
+    catalog = msgspec.json.decode(data, type=CompatibilityCatalog)
+    assert msgspec.json.format(msgspec.json.encode(catalog), indent=2) + b"\n" == data
+
+
+def test_bundled_catalogs_decode_with_prices() -> None:
+    anthropic = provider_catalog().get("anthropic")
+    assert anthropic is not None
+    sonnet = next(m for m in anthropic.models if m.id == "claude-sonnet-4-5")
+    assert sonnet.cost == ModelCost(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
+    entry = compatibility_catalog().get("claude-sonnet-4-5")
+    assert entry is not None
+    assert entry.prices == TokenPrices(
+        input_cost_per_token=3e-06,
+        output_cost_per_token=1.5e-05,
+        cache_read_input_token_cost=3e-07,
+        cache_creation_input_token_cost=3.75e-06,
+    )
+
+
+def test_an_unknown_price_field_in_a_catalog_is_rejected(tmp_path: Path) -> None:
+    data = (catalog_dir() / PROVIDER_CATALOG_FILE).read_bytes()
+    path = tmp_path / PROVIDER_CATALOG_FILE
+    path.write_bytes(data.replace(b'"cache_read": 0.3,', b'"cache_reads": 0.3,', 1))
+    with pytest.raises(CatalogError, match=r"unknown field `cache_reads`.*\.cost"):
+        load_provider_catalog(path)
 
 
 # --- bedrock_models.json: hand-written, so its tests are its review ---------------------------

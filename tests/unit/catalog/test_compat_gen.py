@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
+from modelwire.catalog.bundled import load_compatibility_catalog
 from modelwire.catalog.compat_gen import (
     LITELLM_URL,
     CompatibilityOverrides,
@@ -17,7 +19,12 @@ from modelwire.catalog.compat_gen import (
     unique_suffix_aliases,
 )
 from modelwire.catalog.io import dump_catalog
-from modelwire.catalog.schema import CompatibilityEntry, ReasoningControl, Visibility
+from modelwire.catalog.schema import (
+    CompatibilityEntry,
+    ReasoningControl,
+    TokenPrices,
+    Visibility,
+)
 from modelwire.errors import CatalogError
 
 CHAT_TOOLS: dict[str, Any] = {"mode": "chat", "supports_function_calling": True}
@@ -230,6 +237,46 @@ def test_context_window_is_the_first_integer_of_input_then_total_tokens(
     assert entry(**CHAT_TOOLS, **meta).context_window == window
 
 
+ALL_PRICES = {
+    "input_cost_per_token": 3e-06,
+    "output_cost_per_token": 1.5e-05,
+    "cache_read_input_token_cost": 3e-07,
+    "cache_creation_input_token_cost": 3.75e-06,
+    "output_cost_per_reasoning_token": 1.25e-07,
+    "input_cost_per_token_above_200k_tokens": 6e-06,
+    "output_cost_per_token_above_200k_tokens": 2.25e-05,
+    "cache_read_input_token_cost_above_200k_tokens": 6e-07,
+    "cache_creation_input_token_cost_above_200k_tokens": 7.5e-06,
+}
+
+
+def test_prices_copy_every_litellm_price_field_under_its_own_name() -> None:
+    others = {"input_cost_per_token_batches": 1.5e-06, "input_cost_per_token_above_272k_tokens": 1}
+    assert entry(**CHAT_TOOLS, **ALL_PRICES, **others).prices == TokenPrices(**ALL_PRICES)
+
+
+def test_integer_prices_become_floats_and_non_numbers_are_skipped() -> None:
+    built = entry(
+        **CHAT_TOOLS,
+        input_cost_per_token=0,
+        output_cost_per_token=True,
+        cache_read_input_token_cost="3e-07",
+        cache_creation_input_token_cost=None,
+    )
+    assert built.prices == TokenPrices(input_cost_per_token=0.0)
+    assert type(built.prices.input_cost_per_token) is float
+
+
+def test_a_record_without_prices_has_none() -> None:
+    assert entry(**CHAT_TOOLS, input_cost_per_token_batches=1e-06).prices is None
+
+
+def test_a_metadata_override_can_set_a_price() -> None:
+    overrides = CompatibilityOverrides(metadata_overrides={"m": {"output_cost_per_token": 2e-06}})
+    built = entries({"m": {**CHAT_TOOLS, "input_cost_per_token": 1e-06}}, overrides)["m"]
+    assert built.prices == TokenPrices(input_cost_per_token=1e-06, output_cost_per_token=2e-06)
+
+
 def test_documentation_entry_and_non_objects_are_skipped_and_output_is_sorted() -> None:
     found = build_compatibility_catalog(
         {"zeta": CHAT_TOOLS, "sample_spec": {"mode": "chat"}, "bad": [1], "alpha": {}},
@@ -298,3 +345,47 @@ def test_regenerating_from_shared_data_reproduces_the_committed_file(
     assert kimi.supports_parallel_tool_calls
     assert kimi.supported_reasoning_levels[0] == "none"
     assert "sample_spec" not in by_id
+
+
+def litellm_prices(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The price fields of a LiteLLM record, read straight off the JSON."""
+    kept = {k: record[k] for k in TokenPrices.__struct_fields__ if k in record}
+    return kept or None
+
+
+def test_every_committed_entry_carries_its_litellm_records_prices(repo: Path, shared: Path) -> None:
+    source = orjson.loads(
+        (shared / "data" / "litellm" / "model_prices_and_context_window.json").read_bytes()
+    )
+    catalog = load_compatibility_catalog(repo / "catalogs" / "model_compatibility_catalog.json")
+    with_prices = 0
+    for built in catalog:
+        kept = msgspec.to_builtins(built.prices)
+        assert kept == litellm_prices(source[built.id]), built.id
+        with_prices += kept is not None
+    assert with_prices > 3500
+
+
+def test_an_alias_finds_the_prices_of_the_record_it_names(repo: Path) -> None:
+    catalog = load_compatibility_catalog(repo / "catalogs" / "model_compatibility_catalog.json")
+    found = catalog.get("databricks-gemini-3-1-pro")
+    assert found is not None
+    assert found.id == "databricks/databricks-gemini-3-1-pro"
+    assert found.prices == TokenPrices(
+        input_cost_per_token=2.49998e-06,
+        output_cost_per_token=1.500002e-05,
+        cache_read_input_token_cost=2.4997e-07,
+        cache_creation_input_token_cost=2.49998e-06,
+        input_cost_per_token_above_200k_tokens=5.00003e-06,
+        output_cost_per_token_above_200k_tokens=2.25e-05,
+        cache_read_input_token_cost_above_200k_tokens=5.0001e-07,
+    )
+
+
+def test_a_reasoning_token_price_is_kept(repo: Path) -> None:
+    catalog = load_compatibility_catalog(repo / "catalogs" / "model_compatibility_catalog.json")
+    found = catalog.get("gemini-2.5-flash")
+    assert found is not None
+    assert found.prices is not None
+    assert found.prices.output_cost_per_reasoning_token == 2.5e-06
+    assert found.prices.output_cost_per_token == 2.5e-06

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import orjson
 import pytest
 
 from modelwire.catalog.bundled import PROVIDER_CATALOG_FILE
@@ -14,7 +16,7 @@ from modelwire.catalog.providers_gen import (
     generate_providers,
     load_provider_overrides,
 )
-from modelwire.catalog.schema import ProviderCatalog
+from modelwire.catalog.schema import ModelCost, ModelCostTier, ProviderCatalog
 from modelwire.providers import WireApi
 
 SEED_ROW = re.compile(
@@ -161,3 +163,81 @@ def test_thinking_toggles_come_from_overrides(repo: Path, provider_id: str) -> N
     provider = next(p for p in catalog.providers if p.id == provider_id)
     toggled = {m.id for m in provider.models if m.thinking_toggle}
     assert toggled == {i for i, patch in patched.items() if patch.get("thinking_toggle")}
+
+
+KEPT_PRICES = ("input", "output", "cache_read", "cache_write", "reasoning")
+TIER_PRICES = ("input", "output", "cache_read", "cache_write")
+
+
+def expected_cost(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the catalog should say for a models.dev ``cost``, read straight off the JSON."""
+    if record is None:
+        return None
+    kept: dict[str, Any] = {k: record[k] for k in KEPT_PRICES if k in record}
+    context = sorted(
+        (t for t in record.get("tiers", []) if t.get("tier", {}).get("type") == "context"),
+        key=lambda t: t["tier"]["size"],
+    )
+    tier = record.get("context_over_200k")
+    size = None
+    if tier is not None:
+        # Its real threshold: the size of the tier that has the same prices.
+        prices = [tier.get(k) for k in TIER_PRICES]
+        same = [t for t in context if [t.get(k) for k in TIER_PRICES] == prices]
+        size = same[0]["tier"]["size"] if same else None
+    else:
+        long_context = {"type": "context", "size": 200000}
+        tier = next((t for t in context if t["tier"] == long_context), None)
+    if tier is not None and any(k in tier for k in TIER_PRICES):
+        kept["over_200k"] = {k: tier[k] for k in TIER_PRICES if k in tier}
+        if size not in (None, 200000):
+            kept["over_200k"]["above_tokens"] = size
+    return kept or None
+
+
+def test_every_model_from_models_dev_carries_its_cost_and_live_only_models_none(
+    repo: Path, shared: Path
+) -> None:
+    source = orjson.loads((shared / "data" / "models-dev" / "api.json").read_bytes())
+    with_cost = 0
+    for provider in committed(repo).providers:
+        known = source[provider.id]["models"]
+        for catalog_model in provider.models:
+            kept = msgspec.to_builtins(catalog_model.cost)
+            record = known.get(catalog_model.id)
+            assert kept == expected_cost(record and record.get("cost")), catalog_model.id
+            with_cost += kept is not None
+    assert with_cost > 2500
+
+
+def catalog_cost(repo: Path, provider_id: str, model_id: str) -> ModelCost | None:
+    provider = next(p for p in committed(repo).providers if p.id == provider_id)
+    return next(m.cost for m in provider.models if m.id == model_id)
+
+
+def test_anthropic_prices_claude_sonnet_4_5_without_a_long_context_tier(repo: Path) -> None:
+    assert catalog_cost(repo, "anthropic", "claude-sonnet-4-5") == ModelCost(
+        input=3.0, output=15.0, cache_read=0.3, cache_write=3.75
+    )
+
+
+def test_openrouter_prices_claude_sonnet_4_5_higher_above_200k_tokens(repo: Path) -> None:
+    assert catalog_cost(repo, "openrouter", "anthropic/claude-sonnet-4.5") == ModelCost(
+        input=3.0,
+        output=15.0,
+        cache_read=0.3,
+        cache_write=3.75,
+        over_200k=ModelCostTier(input=6.0, output=22.5, cache_read=0.6, cache_write=7.5),
+    )
+
+
+def test_a_reasoning_price_is_kept(repo: Path) -> None:
+    assert catalog_cost(repo, "alibaba", "qwen-plus") == ModelCost(
+        input=0.4, output=1.2, reasoning=4.0
+    )
+
+
+def test_a_model_models_dev_gives_no_price_has_no_cost(repo: Path, shared: Path) -> None:
+    source = orjson.loads((shared / "data" / "models-dev" / "api.json").read_bytes())
+    assert "cost" not in source["openrouter"]["models"]["openrouter/auto"]
+    assert catalog_cost(repo, "openrouter", "openrouter/auto") is None

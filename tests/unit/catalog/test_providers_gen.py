@@ -25,7 +25,13 @@ from modelwire.catalog.providers_gen import (
     generate_providers,
     load_provider_overrides,
 )
-from modelwire.catalog.schema import CatalogModel, CatalogProvider, ProviderCatalog
+from modelwire.catalog.schema import (
+    CatalogModel,
+    CatalogProvider,
+    ModelCost,
+    ModelCostTier,
+    ProviderCatalog,
+)
 from modelwire.errors import CatalogError
 from modelwire.providers import WireApi
 
@@ -213,6 +219,120 @@ def test_model_entry_fields() -> None:
         context_window=None,
         priority=1,
     )
+
+
+def cost_of(cost: Any) -> ModelCost | None:
+    """The ``cost`` the generator keeps for one model whose models.dev ``cost`` is ``cost``."""
+    source = {"p": provider("P", api="https://p.example", models={"m": model(cost=cost)})}
+    return only(build(source)).models[0].cost
+
+
+def test_cost_keeps_models_dev_prices_and_its_200k_tier_as_given() -> None:
+    cost = cost_of(
+        {
+            "input": 3,
+            "output": 15,
+            "cache_read": 0.3,
+            "cache_write": 3.75,
+            "reasoning": 1.25e-07,
+            "input_audio": 9,
+            "output_audio": 9,
+            "context_over_200k": {"input": 6, "output": 22.5, "cache_read": 0.6},
+            "tiers": [{"input": 1, "output": 1, "tier": {"type": "context", "size": 200000}}],
+        }
+    )
+    assert cost == ModelCost(
+        input=3.0,
+        output=15.0,
+        cache_read=0.3,
+        cache_write=3.75,
+        reasoning=1.25e-07,
+        over_200k=ModelCostTier(input=6.0, output=22.5, cache_read=0.6),
+    )
+
+
+def test_without_context_over_200k_the_200k_context_tier_of_tiers_is_used() -> None:
+    cost = cost_of(
+        {
+            "input": 2,
+            "output": 8,
+            "tiers": [
+                {"input": 3, "output": 9, "tier": {"type": "context", "size": 128000}},
+                {
+                    "input": 4,
+                    "output": 16,
+                    "cache_write": 5,
+                    "tier": {"type": "context", "size": 200000},
+                },
+            ],
+        }
+    )
+    assert cost == ModelCost(
+        input=2.0, output=8.0, over_200k=ModelCostTier(input=4.0, output=16.0, cache_write=5.0)
+    )
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        [{"input": 4, "output": 16, "tier": {"type": "context", "size": 272000}}],
+        [{"input": 4, "output": 16, "tier": {"type": "time", "size": 200000}}],
+        [{"input_audio": 4, "tier": {"type": "context", "size": 200000}}],
+        [],
+    ],
+)
+def test_tiers_other_than_a_priced_200k_context_tier_give_no_over_200k(
+    tiers: list[dict[str, Any]],
+) -> None:
+    assert cost_of({"input": 2, "output": 8, "tiers": tiers}) == ModelCost(input=2.0, output=8.0)
+
+
+@pytest.mark.parametrize("cost", [None, {}, {"input_audio": 1, "output_audio": 2}, {"tiers": []}])
+def test_a_model_without_a_kept_price_has_no_cost(cost: Any) -> None:
+    fields = {} if cost is None else {"cost": cost}
+    source = {"p": provider("P", api="https://p.example", models={"m": model(**fields)})}
+    assert only(build(source)).models[0].cost is None
+
+
+def test_free_models_keep_their_zero_prices() -> None:
+    assert cost_of({"input": 0, "output": 0}) == ModelCost(input=0.0, output=0.0)
+
+
+def test_a_cost_of_the_wrong_type_fails_naming_its_path() -> None:
+    source = {"p": provider("P", api="https://p.example", models={"m": model(cost={"input": "3"})})}
+    with pytest.raises(
+        CatalogError, match=r"got `str` - at `\$\[\.\.\.\]\.models\[\.\.\.\]\.cost\.input`"
+    ):
+        build(source)
+
+
+def test_written_costs_read_back_to_the_same_numbers(tmp_path: Path) -> None:
+    prices = [0.3, 1.25e-07, 3.75, 0.083333, 2e-05, 1e-7, 123456.789, 0.1 + 0.2]
+    models = {f"m{i}": model(cost={"input": v, "output": v}) for i, v in enumerate(prices)}
+    source = write_fixture(tmp_path, {"p": provider("P", api="https://p.example", models=models)})
+    output = tmp_path / "catalog.json"
+    generate_providers(source, generation=ProviderGeneration(overrides()), output=output)
+    reread = msgspec.json.decode(output.read_bytes(), type=ProviderCatalog)
+    kept = [m.cost for m in reread.providers[0].models]
+    assert kept == [ModelCost(input=v, output=v) for v in prices]
+    assert dump_catalog(reread) == output.read_bytes()
+    assert b'"input": 0.3,' in output.read_bytes()
+
+
+def test_a_metadata_override_keeps_the_models_cost() -> None:
+    patches = {"p": {"m": {"thinking_toggle": True}}}
+    models = {"m": model(cost={"input": 1, "context_over_200k": {"input": 2}})}
+    source = {"p": provider("P", api="https://p.example", models=models)}
+    patched = only(build(source, overrides(provider_model_metadata_overrides=patches))).models[0]
+    assert patched.thinking_toggle
+    assert patched.cost == ModelCost(input=1.0, over_200k=ModelCostTier(input=2.0))
+
+
+def test_live_only_models_have_no_cost(tmp_path: Path) -> None:
+    recorded = live_file(tmp_path, "kimi-a", "kimi-new")
+    catalog = build(moonshot_source(), moonshot(), live_source_files={"moonshotai": recorded})
+    assert only(catalog).models[-1].id == "kimi-new"
+    assert only(catalog).models[-1].cost is None
 
 
 def test_priority_is_the_position_in_the_source() -> None:
@@ -648,4 +768,23 @@ def test_live_source_defaults() -> None:
         None,
         False,
         True,
+    )
+
+
+def test_a_long_context_tier_keeps_its_real_threshold_from_the_matching_tier() -> None:
+    # models.dev files GPT-5.4's 272k tier as context_over_200k; billing it from 200k would
+    # overcharge every prompt between the two.
+    tier = {"input": 5, "output": 22.5}
+    cost = cost_of(
+        {
+            "input": 2.5,
+            "output": 15,
+            "context_over_200k": tier,
+            "tiers": [{**tier, "tier": {"type": "context", "size": 272000}}],
+        }
+    )
+    assert cost == ModelCost(
+        input=2.5,
+        output=15.0,
+        over_200k=ModelCostTier(input=5.0, output=22.5, above_tokens=272000),
     )
