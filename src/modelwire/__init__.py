@@ -26,6 +26,7 @@ from .errors import (
     UnusableResponseError,
 )
 from .harness import select_harness
+from .pricing import Cost, Price, PriceBook, PricedUsage
 from .providers import AuthKind, ProviderAuthInfo, ProviderAwsInfo, ProviderInfo, WireApi
 from .registry import CatalogListing, Provider, ProviderRegistry, ProviderSource
 from .wire import (
@@ -72,6 +73,7 @@ __all__ = [
     "ConnectionFailedError",
     "Conversation",
     "ConversationTurn",
+    "Cost",
     "DeadlineExceeded",
     "ErrorEvent",
     "ErrorInfo",
@@ -84,6 +86,9 @@ __all__ = [
     "Model",
     "ModelList",
     "ModelwireError",
+    "Price",
+    "PriceBook",
+    "PricedUsage",
     "Provider",
     "ProviderAuthInfo",
     "ProviderAwsInfo",

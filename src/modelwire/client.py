@@ -28,6 +28,7 @@ from .conversation import Conversation
 from .errors import ConfigError, DeadlineExceeded
 from .models import DEFAULT_LIST_TIMEOUT_S, ModelCache, ModelList
 from .models import list_models as _list_models
+from .pricing import PriceBook
 from .registry import Provider, ProviderRegistry
 from .telemetry import TelemetryObserver
 from .transport import Call, CallObserver, EventStream, ObserverGroup, RetryPolicy, Transport
@@ -69,6 +70,8 @@ class Client:
         first_event_timeout_s: float | None = None,
         max_event_bytes: int | None = None,
         websockets: bool = True,
+        prices: bool | PriceBook = True,
+        cost_telemetry: bool = True,
     ) -> None:
         """``websockets``: stream Responses over a WebSocket for providers that support one
         (``supports_websockets``; never ``aws`` ones), falling back to HTTP + SSE for good
@@ -85,7 +88,14 @@ class Client:
         ``deadline_s`` and ``first_event_timeout_s`` are every call's defaults for the
         per-call arguments of the same names (``None``: unbounded, except by each provider's
         ``stream_idle_timeout_ms``). ``max_event_bytes`` caps one SSE line or event's data in
-        every stream, over each provider's ``stream_max_event_bytes``."""
+        every stream, over each provider's ``stream_max_event_bytes``.
+
+        ``prices``: price every reply whose model has a known price (``pricing``: the user's
+        ``[model_providers.<id>.prices]``, then the provider catalog, then the compatibility
+        catalog), so ``Response.cost`` and the ``Usage`` event carry its cost; ``False``
+        leaves every cost unknown; a ``PriceBook`` of your own replaces the default one.
+        ``cost_telemetry``: each call span's ``modelwire.cost.usd`` / ``modelwire.cost.source``
+        and the ``modelwire.client.cost`` counter (USD, the token metrics' attributes)."""
         self.deadline_s = _seconds("deadline_s", deadline_s)
         self.first_event_timeout_s = _seconds("first_event_timeout_s", first_event_timeout_s)
         self.max_event_bytes = _event_bytes(max_event_bytes)
@@ -106,6 +116,7 @@ class Client:
                 capture=capture_for(capture_content, self.env),
                 tracer_provider=tracer_provider,
                 meter_provider=meter_provider,
+                cost=cost_telemetry,
             )
             current = self.transport.observer
             self.transport.observer = (
@@ -113,6 +124,10 @@ class Client:
                 if type(current) is CallObserver
                 else ObserverGroup(self.telemetry, current)
             )
+        if prices is True:
+            self.transport.prices = PriceBook.bundled(self.registry.prices)
+        elif isinstance(prices, PriceBook):
+            self.transport.prices = prices
         self.websockets = websockets
         self.sockets = Sockets()
         """The WebSocket state: open sockets, and the providers fallen back to HTTP."""
@@ -429,7 +444,12 @@ class Client:
         the endpoint cannot be asked within ``timeout_s``. Never raises for an endpoint that
         cannot be asked — the list's ``warning`` says why; an unknown id raises."""
         return await _list_models(
-            self, provider, cache=self.model_cache, refresh=refresh, timeout_s=timeout_s
+            self,
+            provider,
+            cache=self.model_cache,
+            refresh=refresh,
+            timeout_s=timeout_s,
+            prices=self.transport.prices,
         )
 
 

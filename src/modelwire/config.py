@@ -18,6 +18,7 @@ import msgspec
 
 from .builtins import BEDROCK_IDS, BUILT_IN_IDS, OVERRIDABLE_KEYS, REMOVED_IDS
 from .errors import ConfigError
+from .pricing import Price
 from .providers import ProviderInfo, WireApi
 from .providers import _key as _toml_key
 
@@ -67,6 +68,10 @@ class Config(msgspec.Struct, frozen=True):
     model_provider_keys: dict[str, frozenset[str]] = msgspec.field(default_factory=dict)
     """The keys each custom table set, as written: a table whose id is a catalog provider's
     replaces that entry whole, and the registry warns about what the table left out."""
+    prices: dict[str, dict[str, Price]] = msgspec.field(default_factory=dict)
+    """``[model_providers.<id>.prices.<model>]``: the user's prices, by provider id and model,
+    which win over both catalogs' (``pricing``). A table holding only ``prices`` prices a
+    provider defined elsewhere (built in or from the catalog) without redefining it."""
 
 
 class _RawConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -167,12 +172,18 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
     custom: dict[str, ProviderInfo] = {}
     custom_keys: dict[str, frozenset[str]] = {}
     overrides: dict[str, BuiltInOverride] = {}
+    prices: dict[str, dict[str, Price]] = {}
     for provider_id, table in raw.model_providers.items():
         prefix = f"model_providers.{_toml_key(provider_id)}"
         if provider_id in REMOVED_IDS:
             raise ConfigError(REMOVED_IDS[provider_id], file=file, key_path=prefix)
         if not isinstance(table, dict):
             raise ConfigError("must be a table", file=file, key_path=prefix)
+        if "prices" in table:
+            table = dict(table)
+            prices[provider_id] = _prices(table.pop("prices"), prefix=f"{prefix}.prices", file=file)
+            if not table:  # prices only: for a provider defined elsewhere
+                continue
         if provider_id in BUILT_IN_IDS:
             _check_override_keys(provider_id, table, prefix=prefix, file=file)
         info = _decode_provider(table, prefix=prefix, file=file)
@@ -199,7 +210,35 @@ def validate_config(data: Mapping[str, Any], *, file: Path | None = None) -> Con
         model_providers=custom,
         built_in_overrides=overrides,
         model_provider_keys=custom_keys,
+        prices=prices,
     )
+
+
+def _prices(value: object, *, prefix: str, file: Path | None) -> dict[str, Price]:
+    """A provider's ``prices`` table: one sub-table per model, USD per million tokens."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "must be a table of models", file=file, key_path=prefix, hint=_PRICES_HINT
+        )
+    found: dict[str, Price] = {}
+    for model, table in value.items():
+        path = f"{prefix}.{_toml_key(model)}"
+        if not model.strip():
+            raise ConfigError("a model id must not be blank", file=file, key_path=path)
+        if not isinstance(table, dict):
+            raise ConfigError("must be a table", file=file, key_path=path, hint=_PRICES_HINT)
+        try:
+            found[model] = Price.from_config(table, model=model)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=file, key_path=path, hint=_PRICES_HINT) from None
+    return found
+
+
+_PRICES_HINT = (
+    'e.g. [model_providers.openai.prices."gpt-5"] with input = 1.25, output = 10 '
+    "(USD per million tokens; also cache_read, cache_write, reasoning, and the *_above_200k "
+    "tiers)"
+)
 
 
 def custom_provider_problems(info: ProviderInfo) -> list[str]:

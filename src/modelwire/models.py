@@ -33,6 +33,13 @@ names one, else a thinking toggle, else "effort" for a model the provider catalo
 (with no levels known); the default level is ``medium`` for any model that reasons or has a
 toggle. Web search is the compatibility catalog's ``supports_search_tool``:
 text and image results for a model that takes images, text only otherwise (``WebSearch``).
+
+Prices come last, from a ``PriceBook`` when the caller passes one (``pricing``: the user's
+config, then the provider catalog, then the compatibility catalog). Each model is looked up
+under the listing's provider id with its matched catalog provider as ``catalog_id``, so a
+config provider fronting a catalog provider (an Anthropic proxy on loopback) finds that
+provider's own prices while the user's overrides stay keyed by the user's id. Without a book,
+or when nothing knows a model, ``Model.price`` is ``None``: unknown, never free.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ from .catalog.schema import (
     WebSearch,
 )
 from .errors import ModelwireError
+from .pricing import Price, PriceBook
 from .wire.listing import ListedModel
 
 if TYPE_CHECKING:
@@ -85,6 +93,7 @@ __all__ = [
     "build_model",
     "list_models",
     "merge_endpoint_models",
+    "price_listing",
     "seed_bedrock_models",
     "seed_catalog_models",
     "seed_openai_models",
@@ -143,6 +152,9 @@ class Model(msgspec.Struct, frozen=True, kw_only=True):
     web_search: WebSearch | None = None
     """What the hosted web-search tool returns for this model; ``None`` when it has none (or
     nothing says it does)."""
+    price: Price | None = None
+    """Its price at this provider (USD per million tokens, with its ``source``); ``None`` when
+    the list was built without a ``PriceBook`` or nothing knows the model's price."""
 
 
 class ModelList(msgspec.Struct, frozen=True, kw_only=True):
@@ -348,9 +360,35 @@ async def list_models(
     cache: ModelCache,
     refresh: bool = False,
     timeout_s: float = DEFAULT_LIST_TIMEOUT_S,
+    prices: PriceBook | None = None,
 ) -> ModelList:
-    """What ``Client.list_models`` does. Raises only for the caller's mistakes (an unknown
-    provider id, a budget that is not positive), never for an endpoint that cannot be asked."""
+    """What ``Client.list_models`` does, each model priced from ``prices`` when given (see
+    ``price_listing``). Raises only for the caller's mistakes (an unknown provider id, a
+    budget that is not positive), never for an endpoint that cannot be asked."""
+    listing = await _unpriced(
+        client, provider_id, cache=cache, refresh=refresh, timeout_s=timeout_s
+    )
+    return listing if prices is None else price_listing(listing, prices)
+
+
+def price_listing(listing: ModelList, prices: PriceBook) -> ModelList:
+    """``listing`` with each model's price from ``prices``, looked up under the listing's
+    provider and its matched catalog provider (the module docstring says why both)."""
+    priced = tuple(
+        msgspec.structs.replace(
+            model,
+            price=prices.price_for(
+                listing.provider_id, model.id, catalog_id=listing.catalog_provider
+            ),
+        )
+        for model in listing.models
+    )
+    return msgspec.structs.replace(listing, models=priced)
+
+
+async def _unpriced(
+    client: Client, provider_id: str, *, cache: ModelCache, refresh: bool, timeout_s: float
+) -> ModelList:
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be more than 0, got {timeout_s}")
     provider = client.registry.get(provider_id)

@@ -38,6 +38,7 @@ from .builtins import (
 )
 from .config import BuiltInOverride, Config, custom_provider_problems, load_config
 from .errors import ConfigError, UnknownProviderError
+from .pricing import Price
 from .providers import ProviderAwsInfo, ProviderInfo, WireApi
 from .providers import _key as _toml_key
 
@@ -183,11 +184,17 @@ class ProviderRegistry:
         *,
         catalog: CatalogSource | None = None,
         default_provider: str | None = None,
+        prices: Mapping[str, Mapping[str, Price]] | None = None,
     ) -> None:
         self._primary: dict[str, Provider] = dict(providers)
         self._catalog_source = catalog
         self._catalog: dict[str, Provider] | None = None if catalog is not None else {}
         self.default_provider_id = default_provider or OPENAI_ID
+        self.prices: dict[str, dict[str, Price]] = {
+            provider_id: dict(models) for provider_id, models in (prices or {}).items()
+        }
+        """The user's prices by provider id and model (``[model_providers.<id>.prices]``),
+        which win over the catalogs' (``pricing.PriceBook``)."""
 
     @classmethod
     def from_config(
@@ -212,7 +219,12 @@ class ProviderRegistry:
             providers[provider_id] = _resolve_built_in(provider_id, info, env)
         for provider_id, info in config.model_providers.items():
             providers[provider_id] = Provider(provider_id, info, ProviderSource.CONFIG)
-        registry = cls(providers, catalog=catalog, default_provider=config.model_provider)
+        registry = cls(
+            providers,
+            catalog=catalog,
+            default_provider=config.model_provider,
+            prices=config.prices,
+        )
         if config.model_providers and catalog is not None:
             registry._warn_about_replaced_entries(config)
         return registry

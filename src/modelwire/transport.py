@@ -54,7 +54,8 @@ from .errors import (
     TransportCause,
     UnusableResponseError,
 )
-from .registry import Provider
+from .pricing import PriceBook, PricedUsage, cost_of
+from .registry import Provider, ProviderSource
 from .wire import (
     Completed,
     ErrorEvent,
@@ -442,6 +443,47 @@ class Transport:
         self.env: Mapping[str, str] = {} if env is None else env
         self._http_transport = http_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._catalog_ids: dict[str, str | None] = {}
+        self.prices: PriceBook | None = None
+        """Where a call's price comes from; with one, each reply's usage is replaced by a
+        ``PricedUsage`` carrying its cost (``priced``). ``Client`` sets it."""
+
+    def priced(self, call: Call, usage: Usage, provider: Provider | None = None) -> Usage:
+        """``usage`` with its cost, when the call's model has a known price (the requested
+        model's, else the one the reply names); as it was otherwise. Once per reply, never
+        per event: a dict lookup and a few Decimal products."""
+        book = self.prices
+        if book is None or type(usage) is not Usage:
+            return usage
+        catalog_id = None if provider is None else self._catalog_id(provider)
+        price = None
+        for model in (call.model, call.response_model):
+            if model:
+                price = book.price_for(call.provider_id, model, catalog_id=catalog_id)
+                if price is not None:
+                    break
+        if price is None:
+            return usage
+        cost = cost_of(usage, price)
+        return usage if cost is None else PricedUsage.of(usage, cost)
+
+    def _catalog_id(self, provider: Provider) -> str | None:
+        """The catalog provider whose listing prices ``provider``'s models: its own id when
+        it came from the catalog, else the one its definition fronts (``_model_match``, as
+        ``modelwire models`` finds it), worked out once per provider."""
+        if provider.source is ProviderSource.CATALOG:
+            return provider.id
+        try:
+            return self._catalog_ids[provider.id]
+        except KeyError:
+            pass
+        from ._model_match import match_catalog_provider
+        from .catalog.bundled import provider_catalog
+
+        match = match_catalog_provider(provider.info, provider_catalog())
+        found = None if match is None else match.provider.id
+        self._catalog_ids[provider.id] = found
+        return found
 
     def client(self, provider: Provider) -> httpx.AsyncClient:
         """The provider's pooled client, created on first use."""
@@ -924,6 +966,9 @@ class Transport:
                 call, provider, credentials, "POST", path, body, stream=False, deadline=deadline
             )
             result = decode_response(call.wire_api, response.content)
+            if result.usage is not None and self.prices is not None:
+                usage = self.priced(call, result.usage, provider)
+                result = msgspec.structs.replace(result, usage=usage)
             call.took(result)
         except anyio.get_cancelled_exc_class():
             self.observer.end(call, EndReason.CANCELLED, None)
@@ -1429,16 +1474,19 @@ class EventStream(Generic[T]):
         (the codec emits usage right before the terminal event)."""
         call = self.call
         for event in reversed(events[-3:]):
+            if isinstance(event, Start) and call.response_id is None:
+                call.response_id, call.response_model = event.id, event.model
+        for position in range(len(events) - 1, max(-1, len(events) - 4), -1):
+            event = events[position]
             if isinstance(event, Completed):
                 call.finish_reason = event.finish_reason
             elif isinstance(event, Usage):
-                call.usage = event
+                priced = self._transport.priced(call, event, self._provider)
+                events[position] = call.usage = priced
             elif isinstance(event, ErrorEvent):
                 call.error_code = _error_code(event.code)
                 if event.finish_reason is not None:  # a truncated stream's last report
                     call.finish_reason = event.finish_reason
-            elif isinstance(event, Start) and call.response_id is None:
-                call.response_id, call.response_model = event.id, event.model
 
     async def _drain(self, reads: AsyncIterator[bytes]) -> None:
         """Read a finished stream's body to its end, so its connection goes back to the pool,

@@ -4,11 +4,13 @@ cache, and ``Client.list_models`` end to end over the loopback mock on both even
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 
 import modelwire
@@ -32,11 +34,14 @@ from modelwire.models import (
     ModelList,
     ModelSource,
     build_model,
+    list_models,
     merge_endpoint_models,
+    price_listing,
     seed_bedrock_models,
     seed_catalog_models,
     seed_openai_models,
 )
+from modelwire.pricing import Price, PriceBook
 from modelwire.transport import Call, CallObserver, Transport
 from modelwire.wire.listing import ListedModel
 
@@ -530,6 +535,66 @@ async def test_an_anthropic_proxy_without_a_key_is_seeded_with_anthropics_models
     assert sonnet.supported_reasoning_levels == ("low", "medium", "high")
 
 
+async def anthropic_seed(prices: PriceBook | None) -> ModelList:
+    """An Anthropic proxy with no key (so no call): Anthropic's catalog models for "loop"."""
+    client = make_client(
+        name="Anthropic", base_url=LOOPBACK, wire_api=WireApi.MESSAGES, env_key="ANTHROPIC_API_KEY"
+    )
+    async with client:
+        return await list_models(client, "loop", cache=client.model_cache, prices=prices)
+
+
+async def test_a_catalog_seeded_list_carries_the_catalog_providers_prices(
+    anyio_backend: str,
+) -> None:
+    listing = await anthropic_seed(PriceBook.bundled())
+    assert listing.catalog_provider == "anthropic"
+    anthropic = provider_catalog().get("anthropic")
+    assert anthropic is not None
+    costs = {m.id: m.cost for m in anthropic.models}
+    priced = 0
+    for model in listing.models:
+        cost = costs[model.id]
+        if cost is not None:  # "loop" is no catalog id: only catalog_id finds these
+            assert model.price == Price.from_model_cost(cost, model=model.id)
+            priced += 1
+    assert priced > 0
+    sonnet = listing.get("claude-sonnet-4-5-20250929")
+    assert sonnet is not None
+    assert sonnet.price is not None
+    assert (sonnet.price.source, sonnet.price.input, sonnet.price.output) == (
+        "provider_catalog",
+        Decimal("3"),
+        Decimal("15"),
+    )
+
+
+async def test_the_users_price_for_the_listings_provider_id_wins_over_the_catalogs(
+    anyio_backend: str,
+) -> None:
+    mine = Price(model="claude-sonnet-4-5-20250929", source="config", input=Decimal("0.075"))
+    listing = await anthropic_seed(PriceBook.bundled({"loop": {mine.model: mine}}))
+    sonnet = listing.get(mine.model)
+    assert sonnet is not None
+    assert sonnet.price is mine
+
+
+async def test_without_a_price_book_every_price_is_unknown(anyio_backend: str) -> None:
+    listing = await anthropic_seed(None)
+    assert listing.models
+    assert all(model.price is None for model in listing.models)
+
+
+def test_a_model_nothing_prices_keeps_an_unknown_price_not_a_zero_one() -> None:
+    listing = ModelList(
+        provider_id="loop",
+        models=(build_model("corp/internal-model"),),
+        source=ListSource.ENDPOINT,
+    )
+    (model,) = price_listing(listing, PriceBook.bundled()).models
+    assert model.price is None
+
+
 async def test_an_openrouter_proxy_whose_endpoint_fails_is_seeded_with_openrouters_models(
     anyio_backend: str,
 ) -> None:
@@ -682,7 +747,9 @@ async def test_each_amazon_bedrock_built_in_lists_its_built_in_models_without_a_
     assert listing.warning is None
     assert (listing.stale, listing.cached, listing.fetched_at) == (False, False, None)
     assert listing.models[0].id == first
-    assert listing.models == seed_bedrock_models(compatibility_catalog(), provider_id)
+    # The client prices its listings; the seeded models are the same apart from that.
+    unpriced = tuple(msgspec.structs.replace(model, price=None) for model in listing.models)
+    assert unpriced == seed_bedrock_models(compatibility_catalog(), provider_id)
     assert again == listing
 
 

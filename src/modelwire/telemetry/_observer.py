@@ -84,7 +84,9 @@ class TelemetryObserver(CallObserver):
         capture: Capture,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
+        cost: bool = True,
     ) -> None:
+        """``cost``: the call span's cost attributes and the cost counter (off: neither)."""
         self.names = names
         self.capture = capture
         self._tracer = trace.get_tracer("modelwire", __version__, tracer_provider=tracer_provider)
@@ -152,6 +154,11 @@ class TelemetryObserver(CallObserver):
             n.RECONNECTS_COUNTER,
             unit="{reconnect}",
             description="WebSockets replaced during a call (stale, too old, closed by the server)",
+        )
+        self._cost = (
+            meter.create_counter(n.COST_COUNTER, unit="USD", description="What calls cost")
+            if cost
+            else None
         )
         self._servers: dict[str, tuple[str, int | None]] = {}
 
@@ -330,6 +337,10 @@ class TelemetryObserver(CallObserver):
                 attributes[self.names.usage_cache_write] = usage.cache_write_input_tokens
             if usage.reasoning_tokens:
                 attributes[n.USAGE_REASONING] = usage.reasoning_tokens
+            cost = usage.cost
+            if cost is not None and self._cost is not None:
+                attributes[n.COST_USD] = float(cost.total)
+                attributes[n.COST_SOURCE] = cost.source
         retries = max(call.attempts - 1, 0)
         attributes[n.RETRY_COUNT] = retries
         if retries:
@@ -368,6 +379,10 @@ class TelemetryObserver(CallObserver):
 
     def _record_usage(self, call: Call, attributes: dict[str, Any]) -> None:
         usage = call.usage
+        if self._cost is not None and usage is not None:
+            cost = usage.cost
+            if cost is not None:
+                self._cost.add(float(cost.total), attributes)
         if self._token_usage is not None:
             if usage is not None:
                 self._token_usage.record(usage.input_tokens, {**attributes, n.TOKEN_TYPE: "input"})

@@ -13,9 +13,12 @@ provider's final report look is documented there too.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    from ..pricing import Cost
 
 __all__ = [
     "RETRYABLE_CODES",
@@ -103,6 +106,13 @@ class Usage(msgspec.Struct, tag="usage", tag_field="type", frozen=True, gc=False
     cached_input_tokens: int = 0
     cache_write_input_tokens: int = 0
     reasoning_tokens: int = 0
+
+    @property
+    def cost(self) -> Cost | None:
+        """What these tokens cost, when the client knew the model's price: a priced usage
+        (``pricing.PricedUsage``, which the client puts in the stream in this one's place)
+        carries it; a codec's own usage never does, so its JSON stays the spec's."""
+        return None
 
 
 class Completed(msgspec.Struct, tag="completed", tag_field="type", frozen=True, gc=False):
@@ -222,6 +232,11 @@ class Response(msgspec.Struct, frozen=True):
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def cost(self) -> Cost | None:
+        """The reply's cost (``usage.cost``): ``None`` when the price or the usage is unknown."""
+        return None if self.usage is None else self.usage.cost
+
     def summary(self) -> dict[str, object]:
         """The vectors' ``final`` object: plain JSON-ready values, no ``type`` keys."""
         return {
@@ -238,7 +253,10 @@ class Response(msgspec.Struct, frozen=True):
 
 
 def _without_type(usage: Usage | None) -> dict[str, object] | None:
-    return None if usage is None else msgspec.structs.asdict(usage)
+    """The spec's usage keys only (a priced usage's cost is not one of them)."""
+    if usage is None:
+        return None
+    return {name: getattr(usage, name) for name in Usage.__struct_fields__}
 
 
 class ResponseAccumulator:
