@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -222,3 +223,34 @@ def test_plain_chat_on_the_embedded_mock_stays_on_http(
 ) -> None:
     assert main(["chat", "hi"]) == 0
     assert "[transport] http\n" in capsys.readouterr().err
+
+
+def test_chat_prints_the_cost_with_the_usage_and_json_carries_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOCK_KEY", "k")
+    with MockProvider() as mock:
+        configure(home, mock.url("/v1"))
+        with (home / "config.toml").open("a") as config:
+            config.write('[model_providers.loop.prices."mock-model"]\ninput = 2\noutput = 10\n')
+        assert main(["chat", "what does it cost"]) == 0
+        text = capsys.readouterr().err
+        assert main(["chat", "--json", "what does it cost"]) == 0
+        events = json_lines(capsys.readouterr().out)
+    (usage,) = [event for event in events if event["type"] == "usage"]
+    assert isinstance(usage["cost"], dict)
+    expected = (
+        Decimal(str(usage["input_tokens"])) * 2 + Decimal(str(usage["output_tokens"])) * 10
+    ) / (10**6)
+    assert Decimal(str(usage["cost"]["total"])) == expected
+    assert usage["cost"]["source"] == "config"
+    assert f"[cost] ${expected:.6f} (config price of mock-model)" in text
+
+
+def test_an_unpriced_model_s_cost_is_said_to_be_unknown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chat", "hi"]) == 0
+    err = capsys.readouterr().err
+    assert "[cost] unknown: no price known for" in err
+    assert "$0" not in err

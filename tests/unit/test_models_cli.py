@@ -1,5 +1,5 @@
-"""``modelwire models``: the table, ``--json``, warnings on stderr, the cache between runs, and
-the Amazon Bedrock built-ins' built-in lists."""
+"""``modelwire models``: the table, ``--json``, prices (config, then catalog, else ``-``),
+warnings on stderr, the cache between runs, and the Amazon Bedrock built-ins' built-in lists."""
 
 from __future__ import annotations
 
@@ -66,12 +66,20 @@ def test_the_table_shows_the_endpoints_models_with_catalog_metadata(
     captured = capsys.readouterr()
     assert captured.err == ""
     header, first, second = captured.out.splitlines()
-    assert header.split() == ["ID", "Name", "Context", "Reasoning", "Input", "Source"]
-    assert first.split()[:5] == ["claude-sonnet-4-5-20250929", "Claude", "Sonnet", "4.5", "200,000"]
+    assert header.split() == [
+        *("ID", "Name", "Context", "In", "$/M", "Out", "$/M"),
+        *("Reasoning", "Input", "Source"),
+    ]
+    assert first.split()[:7] == [
+        *("claude-sonnet-4-5-20250929", "Claude", "Sonnet", "4.5", "200,000"),
+        *("3", "15"),  # Anthropic's catalog price, found for the proxy's own id "loop"
+    ]
     assert "effort: low/medium/high" in first
     assert "text, image" in first
     assert first.rstrip().endswith("endpoint+catalog+compatibility")
-    assert second.split() == ["claude-next", "Claude", "Next", "-", "none", "text", "endpoint"]
+    assert second.split() == [
+        *("claude-next", "Claude", "Next", "-", "-", "-", "none", "text", "endpoint")
+    ]
     assert SECRET not in captured.out
 
 
@@ -94,8 +102,85 @@ def test_json_prints_the_list_with_where_it_came_from(
     assert sonnet["supported_reasoning_levels"] == ["low", "medium", "high"]
     assert sonnet["sources"] == ["endpoint", "catalog", "compatibility"]
     assert sonnet["web_search"] == "text_and_image"  # the catalog's search flag, image input
+    assert sonnet["price"]["source"] == "provider_catalog"
+    assert (sonnet["price"]["input"], sonnet["price"]["output"]) == ("3", "15")
     assert listing["models"][1]["web_search"] is None  # unknown to every catalog
+    assert listing["models"][1]["price"] is None
     assert [m["id"] for m in listing["models"]] == list(IDS)
+
+
+PRICED_IDS = ("claude-sonnet-4-5-20250929", "claude-next", "claude-mystery")
+PRICES = """
+[model_providers.loop.prices."claude-sonnet-4-5-20250929"]
+input = 1.25
+output = 10
+[model_providers.loop.prices."claude-next"]
+input = "0.075"
+output = 15
+"""
+
+
+def priced_proxy(home: Path, mock: MockProvider) -> None:
+    """The Anthropic proxy, with the user's prices for two of the three listed models."""
+    anthropic_proxy(home, mock)
+    with (home / "config.toml").open("a") as config:
+        config.write(PRICES)
+
+
+def test_the_table_shows_the_users_configured_prices_and_a_dash_for_an_unknown_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    with MockProvider(models=PRICED_IDS) as mock:
+        priced_proxy(home, mock)
+        assert main(["models"]) == 0
+    _, sonnet, mystery, following = capsys.readouterr().out.splitlines()
+    assert sonnet.split()[4:7] == ["200,000", "1.25", "10"]  # the config's, over the catalog's
+    assert mystery.split()[:6] == ["claude-mystery", "Claude", "Mystery", "-", "-", "-"]
+    assert following.split()[:6] == ["claude-next", "Claude", "Next", "-", "0.075", "15"]
+
+
+def test_price_columns_are_right_aligned_under_their_headers(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    with MockProvider(models=PRICED_IDS) as mock:
+        priced_proxy(home, mock)
+        assert main(["models"]) == 0
+    header, sonnet, mystery, following = capsys.readouterr().out.splitlines()
+    in_end = header.index("In $/M") + len("In $/M")
+    out_end = header.index("Out $/M") + len("Out $/M")
+    for row, cells in (
+        (sonnet, ("1.25", "10")),
+        (mystery, ("-", "-")),
+        (following, ("0.075", "15")),
+    ):
+        assert row[in_end - len(cells[0]) - 1 : in_end] == f" {cells[0]}"
+        assert row[out_end - len(cells[1]) - 1 : out_end] == f" {cells[1]}"
+
+
+def test_json_carries_each_models_price_as_exact_strings_with_its_source(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    with MockProvider(models=PRICED_IDS) as mock:
+        priced_proxy(home, mock)
+        assert main(["models", "--json"]) == 0
+    models = {m["id"]: m for m in orjson.loads(capsys.readouterr().out)["models"]}
+    assert models["claude-next"]["price"] == {
+        "model": "claude-next",
+        "source": "config",
+        "input": "0.075",
+        "output": "15",
+        "cache_read": None,
+        "cache_write": None,
+        "reasoning": None,
+        "long_context": None,
+        "long_context_threshold": 200_000,
+    }
+    sonnet = models["claude-sonnet-4-5-20250929"]["price"]
+    assert (sonnet["source"], sonnet["input"], sonnet["output"]) == ("config", "1.25", "10")
+    assert models["claude-mystery"]["price"] is None
 
 
 def test_an_unreachable_endpoint_is_a_one_line_warning_when_the_catalog_can_seed(

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import msgspec
 
-from ._schema import BenchError, BenchResult, Environment, Settings, Sweep, TargetResult
+from ._schema import (
+    BenchError,
+    BenchResult,
+    Environment,
+    Settings,
+    Sweep,
+    TargetResult,
+    TargetSummary,
+)
 from ._stats import QUANTILE_GRID, Stats
 
 __all__ = ["DATA_ID", "render_html", "write_html"]
@@ -358,7 +366,7 @@ _COLUMNS = (
     "E2E ms p50 / p90 / p99",
 )
 _SCHEDULED_COLUMNS = ("TTFT from schedule ms", "E2E from schedule ms")
-_TAIL_COLUMNS = ("goodput req/s", "SLO", "generator", "notes")
+_TAIL_COLUMNS = ("goodput req/s", "SLO", "cost USD / request / 1,000", "generator", "notes")
 
 
 def _generator(target: TargetResult) -> str:
@@ -399,6 +407,14 @@ def _notes(target: TargetResult) -> str:
     return "; ".join(notes) or "-"
 
 
+def _cost_cell(s: TargetSummary) -> str:
+    """Exact amounts as the file has them; ``unknown`` when no request was priced, never $0."""
+    if s.cost_per_request_usd is None or s.cost_per_1000_requests_usd is None:
+        return "unknown"
+    priced = "" if s.priced_requests == s.requests else f" ({s.priced_requests} priced)"
+    return f"{s.cost_per_request_usd:.6g} / {s.cost_per_1000_requests_usd:.6g}{priced}"
+
+
 def _row(target: TargetResult, scheduled: bool) -> str:
     s = target.summary
     errors = ", ".join(f"{kind} {count}" for kind, count in s.errors.items()) or "-"
@@ -416,7 +432,11 @@ def _row(target: TargetResult, scheduled: bool) -> str:
     ]
     if scheduled:
         cells += [(True, _triple(s.ttft_scheduled_ms)), (True, _triple(s.e2e_scheduled_ms))]
-    cells += [(True, _rate(s.goodput_requests_per_s)), (False, _slo_cell(target))]
+    cells += [
+        (True, _rate(s.goodput_requests_per_s)),
+        (False, _slo_cell(target)),
+        (True, _cost_cell(s)),
+    ]
     row = "".join(
         f'<td class="num">{_text(value)}</td>' if numeric else f"<td>{_text(value)}</td>"
         for numeric, value in cells

@@ -8,6 +8,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,11 @@ __all__ = [
     "BenchProgress",
     "RunRecorder",
     "compare_transports",
+    "cost_figures",
     "generated_prompt",
     "generator_bound",
     "measure_request",
+    "priced_totals",
     "record_quantiles",
     "run_bench",
     "summarize",
@@ -475,6 +478,7 @@ async def measure_request(
     clock = time.perf_counter
     stamps: list[float] = []
     usage: int | None = None
+    cost: Decimal | None = None
     error: str | None = None
     message: str | None = None
     ended: float | None = None
@@ -489,6 +493,8 @@ async def measure_request(
                     stamps.append(now)
                 elif isinstance(event, Usage):
                     usage = event.output_tokens
+                    priced = event.cost
+                    cost = None if priced is None else priced.total
                 elif isinstance(event, Completed):
                     ended = now
                 elif isinstance(event, ErrorEvent):
@@ -517,6 +523,7 @@ async def measure_request(
         scheduled_ms=(None if scheduled is None or origin is None else _ms(scheduled - origin)),
         lag_ms=None if scheduled is None else _ms(begun - scheduled),
         queue_ms=None if queued_s is None else _ms(queued_s),
+        cost_usd=cost,
     )
 
 
@@ -564,7 +571,28 @@ def summarize(
         ),
         **_open_loop_figures(records, ok, offered),
         **_goodput(records, wall_s, slo),
+        **cost_figures([r.cost_usd for r in records if r.cost_usd is not None]),
     )
+
+
+def cost_figures(costs: Sequence[Decimal]) -> dict[str, Any]:
+    """What the priced requests cost, in total and per request (and per 1,000), exactly;
+    nothing when none was priced (an unknown cost is not a zero one). The per-request figure
+    is over the priced requests, so a run where some were unpriced says how many were."""
+    return priced_totals(sum(costs, Decimal(0)), len(costs))
+
+
+def priced_totals(total: Decimal, priced: int) -> dict[str, Any]:
+    """``cost_figures`` from a sum and a count (what workers' tallies merge)."""
+    if not priced:
+        return {}
+    each = total / priced
+    return {
+        "cost_usd": total,
+        "priced_requests": priced,
+        "cost_per_request_usd": each,
+        "cost_per_1000_requests_usd": each * 1000,
+    }
 
 
 def record_quantiles(records: Sequence[RequestRecord]) -> dict[str, list[float]]:

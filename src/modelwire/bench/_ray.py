@@ -148,7 +148,12 @@ class _RayWorker:
         try:
             return await anyio.to_thread.run_sync(self._ray.get, ref)
         except Exception as exc:  # RayActorError, RayTaskError…: the actor died
-            raise BenchError(f"bench actor {self.number} was lost: {type(exc).__name__}") from None
+            lines = str(exc).strip().splitlines()
+            why = lines[-1][:300] if lines else ""  # Ray's last line is the cause's
+            raise BenchError(
+                f"bench actor {self.number} was lost: {type(exc).__name__}"
+                + (f" ({why})" if why else "")
+            ) from None
 
 
 class RayCluster:

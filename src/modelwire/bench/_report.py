@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import statistics
 import time
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TextIO
@@ -26,6 +27,7 @@ from ._schema import (
     SweepStep,
     Target,
     TargetResult,
+    TargetSummary,
     TransportComparison,
 )
 from ._stats import Stats
@@ -208,8 +210,25 @@ def _rows(result: TargetResult) -> list[str]:
         f"{s.output_tokens_per_s:.1f}",
         f"{s.requests_per_s:.2f}",
         _cpu(s.cpu_ms_per_request),
+        _cost(s),
         f"{s.wall_s:.1f}",
     ]
+
+
+def _cost(s: TargetSummary) -> str:
+    """Per request and per 1,000, in USD; ``unknown`` when no request had a price (never $0),
+    with how many were priced when not all were."""
+    if s.cost_per_request_usd is None or s.cost_per_1000_requests_usd is None:
+        return "unknown"
+    each = _dollars(s.cost_per_request_usd)
+    thousand = _dollars(s.cost_per_1000_requests_usd)
+    partial = "" if s.priced_requests == s.requests else f" ({s.priced_requests} priced)"
+    return f"{each} / {thousand}{partial}"
+
+
+def _dollars(amount: Decimal) -> str:
+    """Six significant digits at most: a request's cost is often a fraction of a cent."""
+    return f"${amount:.6g}" if amount < 1 else f"${amount:,.2f}"
 
 
 _LABELS = (
@@ -227,6 +246,7 @@ _LABELS = (
     "output tok/s all requests",
     "requests/s",
     "client CPU ms/request",
+    "cost USD /request /1,000",
     "wall time s",
 )
 

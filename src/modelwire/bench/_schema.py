@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -275,6 +276,9 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     counts from ``start_ms``; add this to count it from the scheduled time."""
     queue_ms: float | None = None
     """Open loop with ``max_concurrency``: the wait for a slot (part of ``lag_ms``)."""
+    cost_usd: Decimal | None = None
+    """What the reply cost (``Usage.cost.total``, exact; a string in the file); ``None`` when
+    its price was unknown."""
 
 
 class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -328,6 +332,14 @@ class TargetSummary(msgspec.Struct, frozen=True, kw_only=True):
     """With an SLO: the output tokens of those requests over ``wall_s``."""
     slo_attained: bool | None = None
     """With an SLO: each latency's ``percentile`` within its objective (``_slo.attained``)."""
+    cost_usd: Decimal | None = None
+    """What the priced requests cost together (exact; a string in the file); ``None`` when no
+    request's price was known."""
+    priced_requests: int | None = None
+    """The requests whose cost was known (``cost_usd`` covers these)."""
+    cost_per_request_usd: Decimal | None = None
+    """``cost_usd / priced_requests``."""
+    cost_per_1000_requests_usd: Decimal | None = None
 
 
 class Generator(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any, Literal, Protocol
 
@@ -34,6 +35,7 @@ import anyio.to_thread
 import msgspec
 
 from ..client import Client
+from ..pricing import Price
 from ..providers import ProviderInfo
 from ..registry import ProviderRegistry
 from ..wire import Request, user
@@ -45,6 +47,7 @@ from ._measure import (
     _watch_loop,
     generator_bound,
     measure_request,
+    priced_totals,
 )
 from ._schedule import offered_rate, schedule_of
 from ._schema import (
@@ -94,6 +97,9 @@ class _Job(msgspec.Struct, frozen=True, kw_only=True):
     settings: Settings
     env: dict[str, str]
     keep_records: bool
+    prices: dict[str, Price] = msgspec.field(default_factory=dict)
+    """The user's prices for this provider (``registry.prices``): a worker prices its
+    replies as the parent's client would."""
 
 
 class _Tally:
@@ -111,6 +117,8 @@ class _Tally:
         self.wall_s = 0.0
         self.cpu_s = 0.0
         self.stopped = False
+        self.cost = Decimal(0)
+        self.priced = 0
         self.interrupted = False
         """Stopped by the run before its schedule ended (Ctrl-C, SIGTERM)."""
         self.backend: Literal["process", "processes", "ray"] = "processes"
@@ -133,6 +141,9 @@ class _Tally:
             self.good_tokens += record.output_tokens
         if self.records is not None:
             self.records.append(record)
+        if record.cost_usd is not None:
+            self.cost += record.cost_usd
+            self.priced += 1
         if record.error is not None:
             self.errors[record.error] += 1
             return
@@ -162,6 +173,8 @@ class _Tally:
         self.wall_s = max(self.wall_s, other.wall_s)
         self.cpu_s += other.cpu_s
         self.stopped = self.stopped or other.stopped
+        self.cost += other.cost
+        self.priced += other.priced
         self.interrupted = self.interrupted or other.interrupted
         self.event_loop = self.event_loop or other.event_loop
         for name, sketch in other.sketches.items():
@@ -188,6 +201,8 @@ async def _work(job: _Job, control: _Control) -> _Tally:
     """One worker's share of the schedule, on whatever process runs it (see the docstring)."""
     registry = ProviderRegistry.from_config(env=job.env, catalog=None)
     registry.register(job.provider, job.info)
+    if job.prices:
+        registry.prices[job.provider] = dict(job.prices)
     settings = job.settings
     target = Target(job.provider, job.model, transport=job.transport)
     prompt = settings.prompt or "hello"
@@ -411,6 +426,7 @@ async def _target_with_workers(
                 settings=settings,
                 env=env,
                 keep_records=keep_records,
+                prices=dict(client.registry.prices.get(provider.id, {})),
             )
             remotes.append(await spawn(job))
         for remote in remotes:
@@ -504,6 +520,7 @@ def _summary(
             None if slo is None else (round(tally.good_tokens / wall, 3) if wall > 0 else 0.0)
         ),
         slo_attained=attained,
+        **priced_totals(tally.cost, tally.priced),
     )
     generator = Generator(
         workers=tally.workers,

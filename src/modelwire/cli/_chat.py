@@ -150,6 +150,7 @@ async def _chat(
                     err.write(f"\n[tool call] {name}({arguments})\n")
                 case Usage(input_tokens=given, output_tokens=made, total_tokens=total):
                     err.write(f"\n[usage] {given} in, {made} out, {total} total tokens\n")
+                    err.write(_cost_line(event, provider_id, model) + "\n")
                 case Completed(finish_reason=reason, raw_finish_reason=raw):
                     out.write("\n")
                     err.write(f"[finished] {reason or 'not reported'} ({raw})\n")
@@ -162,6 +163,16 @@ async def _chat(
     if not as_json:
         err.write(f"[transport] {_carried_by(events.call)}\n")
     return 1 if failed else 0
+
+
+def _cost_line(usage: Usage, provider_id: str, model: str) -> str:
+    """What the reply cost and whose price that is, or why it is unknown (never "$0")."""
+    cost = usage.cost
+    if cost is None:
+        return f"[cost] unknown: no price known for {provider_id}:{model}"
+    source = cost.source.replace("_", " ")
+    tier = ", long-context prices" if cost.long_context else ""
+    return f"[cost] ${cost.usd()} ({source} price of {cost.model}{tier})"
 
 
 def _call_line(call: Call) -> str:

@@ -5,6 +5,11 @@ never parses them. An endpoint that cannot be asked is a one-line warning, not a
 a catalog or an earlier answer still gives a list: the command fails only when nothing at all
 can be listed. Answers are cached in ``$MODELWIRE_HOME/cache/models.json`` so that repeated runs
 within the cache's TTL do not ask the provider again; ``--refresh`` does.
+
+Prices are the client's ``PriceBook`` (the user's ``[model_providers.<id>.prices]``, then the
+catalogs), in USD per million tokens, written exactly as the ``Decimal`` is (``0.075``, not
+``7.5E-2`` or a rounded ``0.08``): a picker that rounded would show two different prices as
+one. An unknown price is ``-``, never 0, because a missing price is not a free one.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
@@ -21,13 +27,15 @@ import msgspec
 from ..client import Client
 from ..config import load_config, modelwire_home
 from ..errors import ModelwireError
-from ..models import Model, ModelCache, ModelList, ReasoningControl
+from ..models import Model, ModelCache, ModelList, ReasoningControl, list_models
 from ..registry import ProviderRegistry
 from ._main import provider_from_command_line
 
 __all__ = ["models_cache_path", "run_models"]
 
-COLUMNS = ("ID", "Name", "Context", "Reasoning", "Input", "Source")
+COLUMNS = ("ID", "Name", "Context", "In $/M", "Out $/M", "Reasoning", "Input", "Source")
+NUMERIC = frozenset({"Context", "In $/M", "Out $/M"})
+"""Right-aligned, so digits line up."""
 
 
 def models_cache_path(env: Mapping[str, str]) -> Path:
@@ -66,8 +74,16 @@ def run_models(
 
 
 async def _list(client: Client, provider_id: str, refresh: bool) -> ModelList:
+    """The client's listing, priced from the client's own book (the one its replies' costs
+    use; ``None`` only for ``Client(prices=False)``)."""
     async with client:
-        return await client.list_models(provider_id, refresh=refresh)
+        return await list_models(
+            client,
+            provider_id,
+            cache=client.model_cache,
+            refresh=refresh,
+            prices=client.transport.prices,
+        )
 
 
 def _nothing_listed(listing: ModelList) -> str:
@@ -87,6 +103,12 @@ def reasoning_cell(model: Model) -> str:
     return f"effort: {levels}{toggle}"
 
 
+def price_cell(amount: Decimal | None) -> str:
+    """USD per million tokens in plain notation (``format``'s ``f`` never writes an exponent);
+    ``-`` when unknown."""
+    return "-" if amount is None else format(amount, "f")
+
+
 def _print_table(listing: ModelList, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -94,13 +116,16 @@ def _print_table(listing: ModelList, out: TextIO) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in COLUMNS:
         table.add_column(
-            column, no_wrap=column == "ID", justify="right" if column == "Context" else "left"
+            column, no_wrap=column == "ID", justify="right" if column in NUMERIC else "left"
         )
     for model in listing.models:
+        price = model.price
         table.add_row(
             model.id,
             model.display_name,
             f"{model.context_window:,}" if model.context_window else "-",
+            price_cell(price.input if price else None),
+            price_cell(price.output if price else None),
             reasoning_cell(model),
             ", ".join(model.input_modalities),
             "+".join(model.sources),
