@@ -659,3 +659,41 @@ def test_ray_auto_runs_the_workers_as_actors_of_a_local_instance(
     assert target.generator.workers == 2
     assert target.summary.requests == target.summary.ok == 8
     assert "2 Ray actors" in capsys.readouterr().out
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet (its parent died: it no longer runs)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return gone(pid)
+    return state == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_benchmark_killed_outright_does_not_leave_its_mock_running() -> None:
+    script = (
+        "import sys, time\n"
+        "from modelwire.bench._target import MockProcess\n"
+        "mock = MockProcess()\n"
+        "mock.start()\n"
+        "print(mock.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            child = int(parent.stdout.readline())
+            assert not _ended(child)
+            parent.kill()  # SIGKILL: no handler, no finally, nothing of the parent's runs
+            parent.wait(timeout=10)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+    for _ in range(200):
+        if _ended(child):
+            break
+        time.sleep(0.05)
+    assert _ended(child)

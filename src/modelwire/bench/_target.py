@@ -147,6 +147,9 @@ class MockProcess:
     ) -> None:
         self._command = [
             *(sys.executable, "-m", "modelwire", "mock", "--host", _LOOPBACK, "--port", "0"),
+            # The child reads its stdin (this process's pipe) to its end: if this process dies
+            # without stopping it, even by SIGKILL, the pipe closes and the child stops too.
+            "--stop-with-stdin",
             *arguments,
         ]
         self._start_timeout_s = start_timeout_s
@@ -192,7 +195,7 @@ class MockProcess:
         try:
             self._process = subprocess.Popen(
                 self._command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errors,
                 text=True,
@@ -265,6 +268,9 @@ class MockProcess:
             reader.join(self._stop_timeout_s)  # the child is gone: its pipe is at its end
         if process is not None and process.stdout is not None:
             process.stdout.close()
+        if process is not None and process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         if errors is not None:
             errors.close()
 

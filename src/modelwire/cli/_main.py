@@ -220,6 +220,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--no-socket-deflate serves frames uncompressed",
     )
     mock.add_argument(
+        "--stop-with-stdin",
+        action="store_true",
+        help="stop when stdin reaches its end: a parent holding the pipe's other end takes the "
+        "mock with it however it ends, SIGKILL included",
+    )
+    mock.add_argument(
         "--serial",
         action="store_true",
         help="answer one HTTP request at a time, the others queueing (a provider at capacity)",
@@ -568,6 +574,8 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
             raise UsageError(f"{spread} spreads {knob}: give {knob} too")
     if args.log is not None:
         _check_writable(args.log, "--log")
+    if args.stop_with_stdin:
+        _stop_when_stdin_ends()
     try:
         serve_forever(
             host=args.host,
@@ -592,6 +600,31 @@ def _cmd_mock(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> 
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ModelwireError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     return EXIT_OK
+
+
+def _stop_when_stdin_ends() -> None:
+    """SIGTERM this process once stdin is at its end, which a parent holding the pipe's write
+    end causes by exiting, however it exits: a benchmark killed outright cannot leave its
+    mock behind. SIGTERM, because the server stops cleanly on it (and, before its handler is
+    in place, the default action ends the process just as well)."""
+    import contextlib
+    import signal
+    import threading
+
+    def watch() -> None:
+        # The raw descriptor, not ``sys.stdin``: a daemon thread blocked in a buffered read
+        # holds its lock, and the interpreter aborts at exit when it cannot take it.
+        with contextlib.suppress(OSError):
+            while os.read(descriptor, 65536):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        descriptor = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdin at all: nothing to watch
+        return
+
+    threading.Thread(target=watch, name="modelwire-mock-stdin", daemon=True).start()
 
 
 def _check_writable(path: Path, flag: str) -> None:
