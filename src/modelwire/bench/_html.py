@@ -19,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 
+from ._report import _triple
 from ._schema import (
     BenchError,
     BenchResult,
@@ -28,7 +29,7 @@ from ._schema import (
     TargetResult,
     TargetSummary,
 )
-from ._stats import QUANTILE_GRID, Stats
+from ._stats import QUANTILE_GRID
 
 __all__ = ["DATA_ID", "render_html", "write_html"]
 
@@ -99,18 +100,6 @@ def _text(value: object) -> str:
 
 def _attr(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _ms(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
-def _triple(stats: Stats | None) -> str:
-    if stats is None:
-        return "-"
-    return f"{_ms(stats.p50)} / {_ms(stats.p90)} / {_ms(stats.p99)}"
 
 
 def _rate(value: float | None) -> str:
